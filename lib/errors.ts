@@ -1,0 +1,229 @@
+import { getSystemErrorMap } from 'node:util';
+
+/** The uAPI (or libc) name of the call that failed, as it appears in `err.operation`. */
+export type Operation =
+  | 'LIVEUPDATE_OPEN'
+  | 'LIVEUPDATE_IOCTL_CREATE_SESSION'
+  | 'LIVEUPDATE_IOCTL_RETRIEVE_SESSION'
+  | 'LIVEUPDATE_SESSION_PRESERVE_FD'
+  | 'LIVEUPDATE_SESSION_RETRIEVE_FD'
+  | 'LIVEUPDATE_SESSION_FINISH'
+  | 'LIVEUPDATE_SESSION_GET_NAME'
+  | 'MEMFD_CREATE'
+  | 'F_ADD_SEALS'
+  | 'F_GET_SEALS'
+  | 'KEXEC_FILE_LOAD'
+  | 'KEXEC_FILE_UNLOAD'
+  | 'REBOOT_KEXEC'
+  | 'CLOSE';
+
+/** What a failed call was about; shows up in the message and as fields. */
+export interface ErrorContext {
+  path?: string;
+  session?: string;
+  token?: bigint;
+  fd?: number;
+  /** Appended to the meaning, e.g. who holds the device. */
+  detail?: string;
+}
+
+type Meaning = (c: ErrorContext, operation: Operation) => string;
+
+const q = (s: string | undefined) => JSON.stringify(s ?? '');
+
+// What an errno means for each call, from the uAPI documentation
+// (include/uapi/linux/liveupdate.h) and the kernel code behind it.
+const MEANINGS: Partial<Record<Operation, Record<string, Meaning>>> = {
+  LIVEUPDATE_OPEN: {
+    ENOENT: (c) => `${c.path} does not exist: this kernel has no Live Update Orchestrator (CONFIG_LIVEUPDATE) or was booted without liveupdate=on`,
+    EBUSY: (c) => `${c.path} is exclusive and another process has it open${c.detail ? ` (${c.detail})` : ''}`,
+    EACCES: (c) => `opening ${c.path} needs root or write permission on the device`,
+    EPERM: (c) => `opening ${c.path} needs root or write permission on the device`,
+    EIO: () => 'the kernel could not read the sessions handed over by the previous kernel',
+  },
+  LIVEUPDATE_IOCTL_CREATE_SESSION: {
+    EEXIST: (c) => `a session named ${q(c.session)} already exists`,
+    EINVAL: (c) => `the kernel refused the session name ${q(c.session)}`,
+    ENOSPC: () => 'the kernel has no room for another session',
+  },
+  LIVEUPDATE_IOCTL_RETRIEVE_SESSION: {
+    ENOENT: (c) => `no session named ${q(c.session)} was handed over by the previous kernel`,
+    EINVAL: (c) => `session ${q(c.session)} was already retrieved`,
+  },
+  LIVEUPDATE_SESSION_PRESERVE_FD: {
+    EBUSY: (c) => `fd ${c.fd} is already preserved (a file can be in one session only)`,
+    EEXIST: (c) => `token ${c.token} is already used in session ${q(c.session)}`,
+    ENOENT: (c) => `fd ${c.fd} is of a kind this kernel cannot preserve (today: memfds that are not hugetlb)`,
+    EBADF: (c) => `fd ${c.fd} is not open`,
+    EOPNOTSUPP: (c) => `fd ${c.fd} has seals this kernel cannot preserve`,
+    EINVAL: (c) => `session ${q(c.session)} was not created in this kernel, so files cannot be preserved in it`,
+    ENOSPC: (c) => `session ${q(c.session)} has no room for another file`,
+  },
+  LIVEUPDATE_SESSION_RETRIEVE_FD: {
+    ENOENT: (c) => `session ${q(c.session)} holds no file with token ${c.token}`,
+    EINVAL: (c) => `session ${q(c.session)} was not retrieved after a live update, so it has no files to retrieve`,
+  },
+  LIVEUPDATE_SESSION_FINISH: {
+    EBUSY: (c) => `session ${q(c.session)} still has files that are not retrieved or not fully restored`,
+    EINVAL: (c) => `session ${q(c.session)} was not retrieved after a live update, so there is nothing to finish`,
+  },
+  MEMFD_CREATE: {
+    EINVAL: () => 'the kernel refused the memfd name or flags (a name is at most 249 bytes)',
+  },
+  F_ADD_SEALS: {
+    EPERM: (c) => `fd ${c.fd} is sealed against new seals (F_SEAL_SEAL) or was created without allowSealing`,
+    EBUSY: (c) => `fd ${c.fd} has a shared writable mapping, so it cannot be sealed against writes`,
+    EINVAL: (c) => `fd ${c.fd} is not a memfd or does not know one of these seals`,
+  },
+  KEXEC_FILE_LOAD: {
+    EPERM: () => 'loading a kernel needs CAP_SYS_BOOT, and kexec must not be disabled (kernel.kexec_load_disabled)',
+    ENOEXEC: () => 'the file is not a kernel image this kernel can boot',
+    EBUSY: () => 'another kexec load is in progress',
+    EKEYREJECTED: () => 'the kernel image signature was rejected',
+  },
+  REBOOT_KEXEC: {
+    EINVAL: () => 'no kernel is loaded: call kexec.loadSync() first',
+    EPERM: () => 'rebooting needs CAP_SYS_BOOT',
+  },
+};
+
+// What an errno means for any LUO ioctl.
+const IOCTL_MEANINGS: Record<string, Meaning> = {
+  ENOTTY: (c, op) => `fd ${c.fd} is not ${op.startsWith('LIVEUPDATE_IOCTL_') ? '/dev/liveupdate' : 'a LUO session'}`,
+  EINVAL: (c) => `fd ${c.fd} does not accept this request`,
+  E2BIG: () => "the kernel's struct is smaller than this library's and the extra bytes are not zero (kernel too old)",
+  ENOMEM: () => 'the kernel is out of memory',
+};
+
+const errorMap = getSystemErrorMap();
+
+/**
+ * A failed system call, shaped like Node's own system errors (`code`,
+ * negative `errno`, `syscall`, message `CODE: …`) plus what the call was.
+ */
+export class LiveUpdateError extends Error {
+  /** 'EBUSY', 'EEXIST', … */
+  readonly code: string;
+  /** Negative, as in Node's `fs` errors. */
+  readonly errno: number;
+  /** The system call: 'open', 'ioctl', 'memfd_create', 'fcntl', 'kexec_file_load', 'reboot', 'close'. */
+  readonly syscall: string;
+  /** The uAPI operation, e.g. 'LIVEUPDATE_SESSION_PRESERVE_FD'. */
+  readonly operation: Operation;
+  /** The C library's description of the errno. */
+  readonly description: string;
+  readonly path?: string;
+  readonly session?: string;
+  readonly token?: bigint;
+  readonly fd?: number;
+  /** For EBUSY on open: the process holding the device, when /proc shows it. */
+  holder?: { pid: number; command: string };
+
+  /**
+   * @param errno negative, as Node reports it
+   * @param fallback the C library's name and text, for errnos libuv has no name for (ENOEXEC, EKEYREJECTED…)
+   */
+  constructor(errno: number, syscall: string, operation: Operation, context: ErrorContext = {}, fallback: { code?: string; description?: string } = {}) {
+    const entry = errorMap.get(errno);
+    const code = entry?.[0] ?? fallback.code ?? `Unknown system error ${errno}`;
+    const description = entry?.[1] ?? fallback.description ?? 'unknown error';
+    const meaning =
+      MEANINGS[operation]?.[code]?.(context, operation) ??
+      (syscall === 'ioctl' ? IOCTL_MEANINGS[code]?.(context, operation) : undefined) ??
+      description;
+    super(`${code}: ${meaning}, ${syscall} ${context.path ? `'${context.path}'` : operation}`);
+    this.name = 'LiveUpdateError';
+    this.code = code;
+    this.errno = errno;
+    this.syscall = syscall;
+    this.operation = operation;
+    this.description = description;
+    if (context.path !== undefined) this.path = context.path;
+    if (context.session !== undefined) this.session = context.session;
+    if (context.token !== undefined) this.token = context.token;
+    if (context.fd !== undefined) this.fd = context.fd;
+  }
+}
+
+interface NativeError {
+  errno?: unknown;
+  syscall?: unknown;
+  code?: string;
+  description?: string;
+}
+
+/** Turns what the addon threw into a LiveUpdateError; anything else passes through. */
+export function fromNative(err: unknown, operation: Operation, context: ErrorContext = {}): unknown {
+  const e = err as NativeError;
+  if (err instanceof Error && typeof e.errno === 'number' && typeof e.syscall === 'string') {
+    const wrapped = new LiveUpdateError(e.errno, e.syscall, operation, context, { code: e.code, description: e.description });
+    Error.captureStackTrace(wrapped, fromNative);
+    return wrapped;
+  }
+  return err;
+}
+
+/** Runs a synchronous native call, translating its failure. */
+export function callSync<T>(operation: Operation, context: ErrorContext, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw fromNative(err, operation, context);
+  }
+}
+
+/** Awaits a native Promise, translating its rejection. */
+export async function callAsync<T>(operation: Operation, context: ErrorContext, promise: () => Promise<T>): Promise<T> {
+  try {
+    return await promise();
+  } catch (err) {
+    throw fromNative(err, operation, context);
+  }
+}
+
+type CodedError<E extends Error> = E & { code: string };
+
+function coded<E extends Error>(err: E, code: string): CodedError<E> {
+  Object.defineProperty(err, 'code', { value: code, enumerable: true, writable: true, configurable: true });
+  // Node prints its own coded errors as `TypeError [CODE]: …`.
+  if (err.stack) err.stack = err.stack.replace(err.name, `${err.name} [${code}]`);
+  return err as CodedError<E>;
+}
+
+/** Node's ERR_INVALID_ARG_TYPE. */
+export function invalidArgType(name: string, expected: string, actual: unknown): CodedError<TypeError> {
+  return coded(new TypeError(`The "${name}" argument must be ${expected}. Received ${describe(actual)}`), 'ERR_INVALID_ARG_TYPE');
+}
+
+/** Node's ERR_INVALID_ARG_VALUE. */
+export function invalidArgValue(name: string, value: unknown, reason: string): CodedError<TypeError> {
+  return coded(new TypeError(`The argument '${name}' ${reason}. Received ${describe(value)}`), 'ERR_INVALID_ARG_VALUE');
+}
+
+/** Node's ERR_OUT_OF_RANGE. */
+export function outOfRange(name: string, range: string, value: unknown): CodedError<RangeError> {
+  return coded(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${describe(value)}`), 'ERR_OUT_OF_RANGE');
+}
+
+/** Using an object after close(): ERR_SESSION_CLOSED for sessions and the device, ERR_CLOSED for fds. */
+export function closedError(what: string, code: 'ERR_SESSION_CLOSED' | 'ERR_CLOSED'): CodedError<Error> {
+  return coded(new Error(`${what} is closed`), code);
+}
+
+/**
+ * A call the kernel would reject in the object's current state, refused
+ * before the syscall (for example retrieving files from an outgoing session).
+ */
+export function invalidState(message: string, fields: Record<string, unknown>): CodedError<Error> {
+  return Object.assign(coded(new Error(message), 'ERR_INVALID_STATE'), fields);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'bigint') return `type bigint (${value}n)`;
+  if (typeof value === 'string') return `type string (${JSON.stringify(value.length > 28 ? `${value.slice(0, 25)}...` : value)})`;
+  if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`;
+  if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'Object'}`;
+  return `type ${typeof value} (${String(value)})`;
+}

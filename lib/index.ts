@@ -1,0 +1,14 @@
+/**
+ * Node.js binding for the Linux Live Update Orchestrator (`/dev/liveupdate`):
+ * keep memfds in named sessions across a kexec into a new kernel.
+ * @packageDocumentation
+ */
+export { LiveUpdate, DEFAULT_DEVICE_PATH, type LiveUpdateOpenOptions } from './liveupdate';
+export { Session, type SessionDirection, type SessionOptions } from './session';
+export { OwnedFd, type OwnedFdOptions } from './owned-fd';
+export { Memfd, type SealName, type MemfdCreateOptions } from './memfd';
+export { kexec, createKexec, type Kexec, type KexecLoadOptions } from './kexec';
+export { LiveUpdateError, type Operation } from './errors';
+export { type Token, type FdLike, SESSION_NAME_MAX_BYTES } from './validate';
+export { findHolders, type FileHolder } from './holder';
+export type { Binding } from './binding';

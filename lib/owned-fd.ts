@@ -1,0 +1,129 @@
+import { type Binding, defaultBinding } from './binding';
+import { callSync, closedError } from './errors';
+
+/** Options shared by every fd-owning object. */
+export interface OwnedFdOptions {
+  /** The system-call layer; the compiled addon by default. Tests pass a fake. */
+  binding?: Binding;
+}
+
+/** How a subclass names itself in errors and warnings. @internal */
+export interface FdIdentity {
+  label?: string;
+  closedCode?: 'ERR_CLOSED' | 'ERR_SESSION_CLOSED';
+}
+
+interface Unclosed {
+  label: string;
+  fd: number;
+  createdAt: string;
+}
+
+// Objects are never closed on garbage collection: closing an outgoing
+// session unpreserves its files, so a GC-time close would silently lose
+// the state a live update is meant to keep (Node retired FileHandle's GC
+// close, DEP0137, for similar reasons). A dropped object is reported and
+// its fd stays open.
+const unclosed = new FinalizationRegistry<Unclosed>(({ label, fd, createdAt }) => {
+  process.emitWarning(
+    `${label} (fd ${fd}) was garbage-collected without close(); the fd stays open until the process exits`,
+    { type: 'LiveUpdateWarning', code: 'LIVEUPDATE_UNCLOSED', detail: `created ${createdAt}` },
+  );
+});
+
+function callerStack(): string {
+  const holder: { stack?: string } = {};
+  Error.captureStackTrace(holder, callerStack);
+  const frames = (holder.stack ?? '').split('\n').slice(1).map((l) => l.trim());
+  // The first frame outside this library is where the user made the object.
+  const user = frames.find((f) => !f.includes(`${__dirname}/`)) ?? frames[0] ?? 'at <unknown>';
+  return user;
+}
+
+/**
+ * A file descriptor this object owns: closed exactly once, by `close()` or
+ * `using`, never by garbage collection, and never touched after it has
+ * been closed or handed over with `detach()` (the number may belong to
+ * another file by then).
+ */
+export class OwnedFd implements Disposable {
+  #fd: number;
+  #closed = false;
+  // Promise calls in flight on this fd; a close() meanwhile is deferred
+  // until they settle, so a worker thread never uses a recycled number.
+  #pending = 0;
+  #closeDeferred = false;
+  readonly #identity: Required<FdIdentity>;
+  /** @internal */
+  protected readonly binding: Binding;
+
+  /**
+   * Takes ownership of `fd`: this object will close it.
+   * @param fd an open file descriptor the caller gives up
+   */
+  constructor(fd: number, options: OwnedFdOptions = {}, identity: FdIdentity = {}) {
+    this.#fd = fd;
+    this.binding = options.binding ?? defaultBinding();
+    this.#identity = { label: `fd ${fd}`, closedCode: 'ERR_CLOSED', ...identity };
+    unclosed.register(this, { label: this.#identity.label, fd, createdAt: callerStack() }, this);
+  }
+
+  /** The fd number. Throws ERR_CLOSED (ERR_SESSION_CLOSED for sessions) once closed or detached. */
+  get fd(): number {
+    if (this.#closed) throw closedError(this.#identity.label, this.#identity.closedCode);
+    return this.#fd;
+  }
+
+  /** True once closed or detached. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Closes the fd. Idempotent: a second call does nothing. */
+  close(): void {
+    if (this.#closed) return;
+    this.#release();
+    if (this.#pending > 0) {
+      this.#closeDeferred = true;
+      return;
+    }
+    const fd = this.#fd;
+    callSync('CLOSE', { fd }, () => this.binding.closeSync(fd));
+  }
+
+  /** Gives up ownership and returns the raw fd; this object will never close it. */
+  detach(): number {
+    const fd = this.fd;
+    this.#release();
+    return fd;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Runs a Promise call on the fd, keeping the fd open until it settles. */
+  protected async withFd<T>(call: (fd: number) => Promise<T>): Promise<T> {
+    const fd = this.fd;
+    this.#pending++;
+    try {
+      return await call(fd);
+    } finally {
+      if (--this.#pending === 0 && this.#closeDeferred) {
+        this.#closeDeferred = false;
+        // The user already saw close() succeed; a failure here has no one to report to.
+        this.binding.close(fd).catch(() => {});
+      }
+    }
+  }
+
+  #release(): void {
+    this.#closed = true;
+    unclosed.unregister(this);
+  }
+}
+
+/** Takes the fd out of an FdLike: an OwnedFd is consumed (detached), a number is adopted as is. */
+export function adoptFd(file: number | OwnedFd): number {
+  return typeof file === 'number' ? file : file.detach();
+}

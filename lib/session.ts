@@ -1,0 +1,160 @@
+import type { IoctlArgs, IoctlOperation } from '../types/binding';
+import { defaultBinding } from './binding';
+import { type ErrorContext, callAsync, callSync, fromNative, invalidState } from './errors';
+import { OwnedFd, type OwnedFdOptions, adoptFd } from './owned-fd';
+import { type FdLike, type Token, fdOf, validateToken } from './validate';
+
+/** `outgoing`: created in this kernel, to be kept. `incoming`: retrieved after a live update. */
+export type SessionDirection = 'outgoing' | 'incoming';
+
+export interface SessionOptions extends OwnedFdOptions {
+  /**
+   * The session's direction, when the sender knows it. Without it the
+   * kernel is asked (a PRESERVE_FD of fd -1, which it refuses with EINVAL on
+   * incoming sessions and EBADF/EEXIST on outgoing ones, changing nothing).
+   */
+  direction?: SessionDirection;
+}
+
+const known = Symbol('known session');
+
+/** @internal How LiveUpdate makes sessions whose name and direction it knows. */
+export interface KnownSession {
+  [known]: { name: string; direction: SessionDirection };
+}
+
+// Which direction each session ioctl needs; the kernel answers EINVAL otherwise.
+const NEEDS: Partial<Record<IoctlOperation, SessionDirection>> = {
+  LIVEUPDATE_SESSION_PRESERVE_FD: 'outgoing',
+  LIVEUPDATE_SESSION_RETRIEVE_FD: 'incoming',
+  LIVEUPDATE_SESSION_FINISH: 'incoming',
+};
+
+const WHY: Record<SessionDirection, string> = {
+  outgoing: 'files are preserved only in sessions created in this kernel',
+  incoming: 'files are retrieved and sessions finished only after a live update, on sessions retrieved with retrieveSession()',
+};
+
+/**
+ * A LUO session: a named group of preserved files, held by its fd.
+ *
+ * An outgoing session keeps its files preserved only while its fd is open:
+ * keep it open through the kexec. Closing an incoming session finishes it.
+ * A Session is never closed by garbage collection; a dropped one is
+ * reported with a process warning.
+ */
+export class Session extends OwnedFd {
+  /** The name given at creation (at most 63 bytes of UTF-8). */
+  readonly name: string;
+  /** Created here (`outgoing`) or retrieved after a live update (`incoming`). */
+  readonly direction: SessionDirection;
+
+  /**
+   * Adopts a session fd that arrived from elsewhere (e.g. from a broker over
+   * a UNIX socket). Its name is read back with SESSION_GET_NAME. An OwnedFd
+   * is consumed; a number becomes owned by the Session.
+   */
+  constructor(file: FdLike, options: SessionOptions & Partial<KnownSession> = {}) {
+    const fd = fdOf(file);
+    const facts = options[known] ?? probe(fd, options);
+    super(adoptFd(file as number | OwnedFd), options, {
+      label: `session ${JSON.stringify(facts.name)}`,
+      closedCode: 'ERR_SESSION_CLOSED',
+    });
+    this.name = facts.name;
+    this.direction = facts.direction;
+  }
+
+  /** Asks the kernel for the session's name (LIVEUPDATE_SESSION_GET_NAME). */
+  getNameSync(): string {
+    return this.#ioctlSync('LIVEUPDATE_SESSION_GET_NAME', {}).name ?? '';
+  }
+
+  /** Promise form of {@link Session.getNameSync}. */
+  async getName(): Promise<string> {
+    return (await this.#ioctl('LIVEUPDATE_SESSION_GET_NAME', {})).name ?? '';
+  }
+
+  /**
+   * Preserves a file (today: a memfd) under `token` (LIVEUPDATE_SESSION_PRESERVE_FD).
+   * The kernel pins every page of a memfd here: prefer {@link Session.preserve} for large ones.
+   * The caller keeps its own fd; the session holds a reference of its own.
+   */
+  preserveSync(file: FdLike, token: Token): void {
+    this.#ioctlSync('LIVEUPDATE_SESSION_PRESERVE_FD', { fd: fdOf(file), token: validateToken(token) });
+  }
+
+  /** Promise form of {@link Session.preserveSync}; the pinning runs off the main thread. */
+  async preserve(file: FdLike, token: Token): Promise<void> {
+    await this.#ioctl('LIVEUPDATE_SESSION_PRESERVE_FD', { fd: fdOf(file), token: validateToken(token) });
+  }
+
+  /** Retrieves the file preserved under `token` (LIVEUPDATE_SESSION_RETRIEVE_FD); incoming sessions only. */
+  retrieveSync(token: Token): OwnedFd {
+    const { fd } = this.#ioctlSync('LIVEUPDATE_SESSION_RETRIEVE_FD', { token: validateToken(token) });
+    return new OwnedFd(fd!, { binding: this.binding });
+  }
+
+  /** Promise form of {@link Session.retrieveSync}. */
+  async retrieve(token: Token): Promise<OwnedFd> {
+    const { fd } = await this.#ioctl('LIVEUPDATE_SESSION_RETRIEVE_FD', { token: validateToken(token) });
+    return new OwnedFd(fd!, { binding: this.binding });
+  }
+
+  /**
+   * Tells the kernel this incoming session is fully restored
+   * (LIVEUPDATE_SESSION_FINISH); every file must have been retrieved (EBUSY otherwise).
+   */
+  finishSync(): void {
+    this.#ioctlSync('LIVEUPDATE_SESSION_FINISH', {});
+  }
+
+  /** Promise form of {@link Session.finishSync}. */
+  async finish(): Promise<void> {
+    await this.#ioctl('LIVEUPDATE_SESSION_FINISH', {});
+  }
+
+  #check(operation: IoctlOperation, args: IoctlArgs): ErrorContext {
+    const needs = NEEDS[operation];
+    if (needs && needs !== this.direction) {
+      throw invalidState(
+        `${operation} on ${this.direction} session ${JSON.stringify(this.name)}: ${WHY[needs]} (the kernel would answer EINVAL)`,
+        { operation, direction: this.direction, session: this.name },
+      );
+    }
+    return { session: this.name, fd: args.fd ?? this.fd, token: args.token };
+  }
+
+  #ioctlSync(operation: IoctlOperation, args: IoctlArgs) {
+    const context = this.#check(operation, args);
+    const fd = this.fd;
+    return callSync(operation, context, () => this.binding.ioctlSync(fd, operation, args));
+  }
+
+  #ioctl(operation: IoctlOperation, args: IoctlArgs) {
+    const context = this.#check(operation, args);
+    return this.withFd((fd) => callAsync(operation, context, () => this.binding.ioctl(fd, operation, args)));
+  }
+}
+
+function probe(fd: number, options: SessionOptions) {
+  const binding = options.binding ?? defaultBinding();
+  const { name = '' } = callSync('LIVEUPDATE_SESSION_GET_NAME', { fd }, () =>
+    binding.ioctlSync(fd, 'LIVEUPDATE_SESSION_GET_NAME', {}),
+  );
+  if (options.direction) return { name, direction: options.direction };
+  try {
+    binding.ioctlSync(fd, 'LIVEUPDATE_SESSION_PRESERVE_FD', { fd: -1, token: 0n });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'EINVAL') return { name, direction: 'incoming' as const };
+    if (code === 'EBADF' || code === 'EEXIST') return { name, direction: 'outgoing' as const };
+    throw fromNative(err, 'LIVEUPDATE_SESSION_PRESERVE_FD', { fd, session: name });
+  }
+  throw new Error(`session ${JSON.stringify(name)} accepted fd -1 for preservation; this kernel breaks the LUO uAPI`);
+}
+
+/** @internal */
+export function knownSession(name: string, direction: SessionDirection): KnownSession {
+  return { [known]: { name, direction } };
+}

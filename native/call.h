@@ -1,0 +1,146 @@
+// One path from a JS call to a system call and back, for every operation.
+//
+// An operation is a Call: its arguments are parsed and checked on the JS
+// thread (a bad argument throws before any syscall), Execute() makes the
+// syscall and may run on a libuv worker thread (so it touches no JS values),
+// and Result() turns what the kernel returned into JS values. The same Call
+// object serves the synchronous export and the Promise export.
+#pragma once
+
+#include <napi.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+
+namespace luo {
+
+class Call {
+ public:
+  Call(const char* syscall, std::string operation)
+      : syscall_(syscall), operation_(std::move(operation)) {}
+  virtual ~Call() = default;
+
+  // Returns 0 or the errno the kernel reported, untouched.
+  virtual int Execute() = 0;
+  virtual Napi::Value Result(Napi::Env env) { return env.Undefined(); }
+
+  const char* syscall() const { return syscall_; }
+  const std::string& operation() const { return operation_; }
+
+ private:
+  const char* syscall_;
+  std::string operation_;
+};
+
+// The shape of Node's own system errors (code, negative errno, syscall) plus
+// the uAPI operation; lib/errors.ts adds what the errno means for that call.
+inline Napi::Error SystemError(Napi::Env env, int err, const Call& call) {
+  const char* code = strerrorname_np(err);
+  std::string name = code ? code : "E" + std::to_string(err);
+  Napi::Error error = Napi::Error::New(
+      env, name + ": " + strerror(err) + ", " + call.syscall());
+  error.Set("errno", Napi::Number::New(env, -err));
+  error.Set("code", Napi::String::New(env, name));
+  error.Set("syscall", Napi::String::New(env, call.syscall()));
+  error.Set("description", Napi::String::New(env, strerror(err)));
+  if (!call.operation().empty())
+    error.Set("operation", Napi::String::New(env, call.operation()));
+  return error;
+}
+
+inline int Errno(long ret) { return ret < 0 ? errno : 0; }
+
+// Retries a syscall interrupted by a signal; returns its result.
+template <typename F>
+long RetryEintr(F&& syscall) {
+  long ret;
+  do ret = syscall();
+  while (ret < 0 && errno == EINTR);
+  return ret;
+}
+
+class CallWorker : public Napi::AsyncWorker {
+ public:
+  CallWorker(Napi::Env env, std::unique_ptr<Call> call)
+      : Napi::AsyncWorker(env, "liveupdate"),
+        call_(std::move(call)),
+        deferred_(Napi::Promise::Deferred::New(env)) {}
+
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override { err_ = call_->Execute(); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (err_ != 0) {
+      deferred_.Reject(SystemError(env, err_, *call_).Value());
+      return;
+    }
+    try {
+      deferred_.Resolve(call_->Result(env));
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+
+ private:
+  std::unique_ptr<Call> call_;
+  Napi::Promise::Deferred deferred_;
+  int err_ = 0;
+};
+
+using CallFactory = std::unique_ptr<Call> (*)(const Napi::CallbackInfo&);
+
+template <CallFactory Make>
+Napi::Value RunSync(const Napi::CallbackInfo& info) {
+  std::unique_ptr<Call> call = Make(info);
+  if (int err = call->Execute()) throw SystemError(info.Env(), err, *call);
+  return call->Result(info.Env());
+}
+
+template <CallFactory Make>
+Napi::Value RunAsync(const Napi::CallbackInfo& info) {
+  auto* worker = new CallWorker(info.Env(), Make(info));  // owned by libuv
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+// Exports `name` (Promise) and `nameSync` for one Call factory.
+template <CallFactory Make>
+void ExportCall(Napi::Env env, Napi::Object exports, const std::string& name) {
+  exports.Set(name, Napi::Function::New<RunAsync<Make>>(env, name));
+  exports.Set(name + "Sync", Napi::Function::New<RunSync<Make>>(env, name + "Sync"));
+}
+
+// Argument readers: they throw a TypeError (never abort) on a wrong type.
+// lib/ validates first and gives the user-facing messages; these are the
+// last line that keeps a bad value from ever reaching a syscall.
+inline int32_t IntArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (!info[i].IsNumber())
+    throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a number");
+  double v = info[i].As<Napi::Number>().DoubleValue();
+  if (v != static_cast<int32_t>(v))
+    throw Napi::RangeError::New(info.Env(), std::string(what) + " must be a 32-bit integer");
+  return static_cast<int32_t>(v);
+}
+
+inline int32_t FdArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  int32_t fd = IntArg(info, i, what);
+  if (fd < 0)
+    throw Napi::RangeError::New(info.Env(), std::string(what) + " must be a non-negative fd");
+  return fd;
+}
+
+inline std::string StringArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (!info[i].IsString())
+    throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a string");
+  std::string s = info[i].As<Napi::String>().Utf8Value();
+  if (s.find('\0') != std::string::npos)
+    throw Napi::TypeError::New(info.Env(), std::string(what) + " must not contain NUL");
+  return s;
+}
+
+}  // namespace luo

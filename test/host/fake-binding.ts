@@ -1,0 +1,53 @@
+// A stand-in for the addon, handed to the library through its `binding`
+// option: records every call, and answers with what the test scripted.
+import type { Binding, IoctlArgs, IoctlOperation, IoctlResult } from '../../types/binding';
+
+export interface Recorded {
+  call: string;
+  args: unknown[];
+}
+
+/** A native-shaped system error, as the addon throws it. */
+export function nativeError(code: string, errno: number, syscall: string): Error {
+  return Object.assign(new Error(`${code}: native, ${syscall}`), { code, errno: -errno, syscall });
+}
+
+export function fakeBinding(answers: Partial<Record<IoctlOperation | 'open' | 'close', (args: unknown[]) => unknown>> = {}) {
+  const calls: Recorded[] = [];
+  let nextFd = 100;
+  const answer = (name: IoctlOperation | 'open' | 'close', args: unknown[], fallback: () => unknown) => {
+    calls.push({ call: name, args });
+    const fn = answers[name];
+    return fn ? fn(args) : fallback();
+  };
+  const ioctlSync = (fd: number, op: IoctlOperation, args: IoctlArgs): IoctlResult =>
+    answer(op, [fd, args], () => (op.endsWith('SESSION') || op.endsWith('RETRIEVE_FD') ? { fd: nextFd++ } : op.endsWith('GET_NAME') ? { name: 'fake' } : {})) as IoctlResult;
+  const binding: Binding = {
+    ioctlSync,
+    ioctl: async (fd, op, args) => ioctlSync(fd, op, args),
+    ioctlLayout: {} as Binding['ioctlLayout'],
+    openSync: (path, flags) => answer('open', [path, flags], () => nextFd++) as number,
+    open: async (path, flags) => binding.openSync(path, flags),
+    closeSync: (fd) => void answer('close', [fd], () => undefined),
+    close: async (fd) => binding.closeSync(fd),
+    memfdCreateSync: () => nextFd++,
+    memfdCreate: async () => nextFd++,
+    addSealsSync: () => {},
+    addSeals: async () => {},
+    getSealsSync: () => 0,
+    getSeals: async () => 0,
+    kexecFileLoadSync: (...args) => void calls.push({ call: 'kexecFileLoad', args }),
+    kexecFileLoad: async (...args) => void calls.push({ call: 'kexecFileLoad', args }),
+    rebootKexecSync: () => {
+      calls.push({ call: 'rebootKexec', args: [] });
+      throw nativeError('EINVAL', 22, 'reboot');
+    },
+    rebootKexec: async () => binding.rebootKexecSync(),
+    constants: {
+      O_RDONLY: 0, O_RDWR: 2, MFD_ALLOW_SEALING: 2,
+      F_SEAL_SEAL: 1, F_SEAL_SHRINK: 2, F_SEAL_GROW: 4, F_SEAL_WRITE: 8, F_SEAL_FUTURE_WRITE: 16, F_SEAL_EXEC: 32,
+      KEXEC_FILE_UNLOAD: 1, KEXEC_FILE_NO_INITRAMFS: 4,
+    },
+  };
+  return { binding, calls };
+}

@@ -1,0 +1,81 @@
+// The contract between native/ (the addon) and lib/: what the compiled
+// `liveupdate.node` exports. Every call has a Promise form and a `…Sync`
+// twin; failures are Error objects with Node's system-error fields.
+
+/** What the kernel writes back for one LUO ioctl. */
+export interface IoctlResult {
+  /** A new fd (CREATE_SESSION, RETRIEVE_SESSION, SESSION_RETRIEVE_FD). */
+  fd?: number;
+  /** The session name (SESSION_GET_NAME). */
+  name?: string;
+}
+
+/** Inputs of one LUO ioctl; the struct's other fields stay zero. */
+export interface IoctlArgs {
+  fd?: number;
+  token?: bigint;
+  name?: string;
+}
+
+export type IoctlOperation =
+  | 'LIVEUPDATE_IOCTL_CREATE_SESSION'
+  | 'LIVEUPDATE_IOCTL_RETRIEVE_SESSION'
+  | 'LIVEUPDATE_SESSION_PRESERVE_FD'
+  | 'LIVEUPDATE_SESSION_RETRIEVE_FD'
+  | 'LIVEUPDATE_SESSION_FINISH'
+  | 'LIVEUPDATE_SESSION_GET_NAME';
+
+export interface FieldLayout {
+  offset: number;
+  direction: 'in' | 'out';
+}
+
+/** The struct behind one ioctl, as compiled into the addon. */
+export interface IoctlLayout {
+  request: number;
+  size: number;
+  fd?: FieldLayout;
+  token?: FieldLayout;
+  name?: FieldLayout;
+}
+
+export interface NativeConstants {
+  O_RDONLY: number;
+  O_RDWR: number;
+  MFD_ALLOW_SEALING: number;
+  F_SEAL_SEAL: number;
+  F_SEAL_SHRINK: number;
+  F_SEAL_GROW: number;
+  F_SEAL_WRITE: number;
+  F_SEAL_FUTURE_WRITE: number;
+  F_SEAL_EXEC: number;
+  KEXEC_FILE_UNLOAD: number;
+  KEXEC_FILE_NO_INITRAMFS: number;
+}
+
+export interface Binding {
+  ioctl(fd: number, operation: IoctlOperation, args: IoctlArgs): Promise<IoctlResult>;
+  ioctlSync(fd: number, operation: IoctlOperation, args: IoctlArgs): IoctlResult;
+  readonly ioctlLayout: Readonly<Record<IoctlOperation, IoctlLayout>>;
+
+  /** open(2); O_CLOEXEC is always added. */
+  open(path: string, flags: number): Promise<number>;
+  openSync(path: string, flags: number): number;
+  close(fd: number): Promise<void>;
+  closeSync(fd: number): void;
+  /** memfd_create(2); MFD_CLOEXEC is always added. */
+  memfdCreate(name: string, flags: number): Promise<number>;
+  memfdCreateSync(name: string, flags: number): number;
+  addSeals(fd: number, seals: number): Promise<void>;
+  addSealsSync(fd: number, seals: number): void;
+  getSeals(fd: number): Promise<number>;
+  getSealsSync(fd: number): number;
+  /** kexec_file_load(2); initrdFd -1 with KEXEC_FILE_NO_INITRAMFS for none. */
+  kexecFileLoad(kernelFd: number, initrdFd: number, cmdline: string, flags: number): Promise<void>;
+  kexecFileLoadSync(kernelFd: number, initrdFd: number, cmdline: string, flags: number): void;
+  /** reboot(LINUX_REBOOT_CMD_KEXEC): settles only by failing. */
+  rebootKexec(): Promise<never>;
+  rebootKexecSync(): never;
+
+  readonly constants: NativeConstants;
+}

@@ -1,0 +1,23 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    // Native addons belong in forked processes, not worker threads.
+    pool: 'forks',
+    reporters: ['default', './test/summary-reporter.ts'],
+    projects: [
+      {
+        extends: true,
+        test: { name: 'host', include: ['test/host/**/*.test.ts'] },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'vm',
+          include: ['test/vm/**/*.test.ts'],
+          globalSetup: ['test/vm/global-setup.ts'],
+        },
+      },
+    ],
+  },
+});
