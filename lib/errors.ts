@@ -1,3 +1,4 @@
+import { constants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
 
 /** The uAPI (or libc) name of the call that failed, as it appears in `err.operation`. */
@@ -96,6 +97,9 @@ const IOCTL_MEANINGS: Record<string, Meaning> = {
 };
 
 const errorMap = getSystemErrorMap();
+// Names for errnos libuv does not map (ENOEXEC, EKEYREJECTED, …).
+const errnoNames = new Map<number, string>();
+for (const [name, value] of Object.entries(constants.errno)) if (!errnoNames.has(-value)) errnoNames.set(-value, name);
 
 /**
  * A failed system call, shaped like Node's own system errors (`code`,
@@ -121,12 +125,14 @@ export class LiveUpdateError extends Error {
 
   /**
    * @param errno negative, as Node reports it
-   * @param fallback the C library's name and text, for errnos libuv has no name for (ENOEXEC, EKEYREJECTED…)
+   * @param native the C library's name and text for the errno, as the addon reports them
    */
-  constructor(errno: number, syscall: string, operation: Operation, context: ErrorContext = {}, fallback: { code?: string; description?: string } = {}) {
+  constructor(errno: number, syscall: string, operation: Operation, context: ErrorContext = {}, native: { code?: string; description?: string } = {}) {
     const entry = errorMap.get(errno);
-    const code = entry?.[0] ?? fallback.code ?? `Unknown system error ${errno}`;
-    const description = entry?.[1] ?? fallback.description ?? 'unknown error';
+    // The C library's name first: it is the one the kernel's uAPI documents
+    // (libuv calls 95 ENOTSUP where the LUO docs say EOPNOTSUPP).
+    const code = native.code ?? entry?.[0] ?? errnoNames.get(errno) ?? `Unknown system error ${errno}`;
+    const description = native.description ?? entry?.[1] ?? 'unknown error';
     const meaning =
       MEANINGS[operation]?.[code]?.(context, operation) ??
       (syscall === 'ioctl' ? IOCTL_MEANINGS[code]?.(context, operation) : undefined) ??

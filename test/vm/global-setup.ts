@@ -16,12 +16,15 @@ export interface VmRun {
   timedOut: boolean;
   wallMs: number;
   consoleLog: string;
-  consoleTail: string;
+  consoleText: string;
 }
 
 declare module 'vitest' {
   export interface ProvidedContext {
+    /** The guest test suite (test/guest) across a kexec. */
     vm: VmRun;
+    /** examples/keep-guest-ram.mjs across a kexec. */
+    example: VmRun;
   }
 }
 
@@ -31,34 +34,34 @@ export default async function setup(project: TestProject): Promise<void> {
   const report = stderrReporter('[vm]');
   ensureHostPackages(report);
   const kernel = await ensureKernel({ report });
-  const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'liveupdate-vm-'));
-  const consoleLog = path.join(outDir, 'console.log');
-  const log = fs.createWriteStream(consoleLog);
-  report(`booting ${kernel.version} under QEMU; console: ${consoleLog}\n`);
-  const run = await runVm({
-    kernel: kernel.bzImage,
-    argv: [process.execPath, path.join(root, 'build/guest/run.mjs')],
-    cwd: root,
-    outDir,
-    workDir: path.join(cacheRoot(), 'vm'),
-    onConsole: (line) => {
-      log.write(`${line}\n`);
-      if (/^(liveupdate-vm:|not ok )|KHO: found|Kernel panic/.test(line)) report(`${line}\n`);
-    },
-  });
-  log.end();
-  const resultsFile = path.join(outDir, 'results.jsonl');
-  const results: GuestResult[] = fs.existsSync(resultsFile)
-    ? fs.readFileSync(resultsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as GuestResult)
-    : [];
-  report(`VM finished in ${duration(run.wallMs)}: ${results.filter((r) => r.ok).length}/${results.length} guest cases passed\n`);
-  project.provide('vm', {
-    kernelVersion: kernel.version,
-    results,
-    exitCode: run.exitCode,
-    timedOut: run.timedOut,
-    wallMs: run.wallMs,
-    consoleLog,
-    consoleTail: run.console.split('\n').slice(-60).join('\n'),
-  });
+
+  async function boot(what: string, script: string): Promise<VmRun> {
+    const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'liveupdate-vm-'));
+    const consoleLog = path.join(outDir, 'console.log');
+    const log = fs.createWriteStream(consoleLog);
+    report(`booting ${kernel.version} under QEMU for ${what}; console: ${consoleLog}\n`);
+    const run = await runVm({
+      kernel: kernel.bzImage,
+      argv: [process.execPath, path.join(root, script)],
+      cwd: root,
+      outDir,
+      workDir: path.join(cacheRoot(), 'vm'),
+      onConsole: (line) => {
+        log.write(`${line}\n`);
+        if (/^(liveupdate-vm:|not ok |stage \d: )|Kernel panic/.test(line)) report(`${line}\n`);
+      },
+    });
+    await new Promise((resolve) => log.end(resolve));
+    const resultsFile = path.join(outDir, 'results.jsonl');
+    const results: GuestResult[] = fs.existsSync(resultsFile)
+      ? fs.readFileSync(resultsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as GuestResult)
+      : [];
+    report(`${what}: VM finished in ${duration(run.wallMs)}\n`);
+    return { kernelVersion: kernel.version, results, exitCode: run.exitCode, timedOut: run.timedOut, wallMs: run.wallMs, consoleLog, consoleText: run.console };
+  }
+
+  const vm = await boot('the guest test suite', 'build/guest/run.mjs');
+  report(`${vm.results.filter((r) => r.ok).length}/${vm.results.length} guest cases passed\n`);
+  project.provide('vm', vm);
+  project.provide('example', await boot('examples/keep-guest-ram.mjs', 'examples/keep-guest-ram.mjs'));
 }

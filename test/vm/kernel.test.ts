@@ -6,7 +6,7 @@ import { suite } from '../guest/cases.mjs';
 const vm = inject('vm');
 
 function explain(what: string): string {
-  return `${what}\n(kernel ${vm.kernelVersion}; QEMU exit ${vm.exitCode}${vm.timedOut ? ', timed out' : ''}; console: ${vm.consoleLog})\n--- console tail ---\n${vm.consoleTail}`;
+  return `${what}\n(kernel ${vm.kernelVersion}; QEMU exit ${vm.exitCode}${vm.timedOut ? ', timed out' : ''}; console: ${vm.consoleLog})\n--- console tail ---\n${vm.consoleText.split('\n').slice(-60).join('\n')}`;
 }
 
 describe.each([1, 2])('on a real LUO kernel, stage %i', (stage) => {

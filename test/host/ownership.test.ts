@@ -1,0 +1,107 @@
+// Every fd-owning object closes exactly once, never a number it no longer
+// owns, and is never closed by garbage collection.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { LiveUpdate, Memfd, OwnedFd } from '../../lib/index';
+import { fakeBinding } from './fake-binding';
+
+const openFds = () => fs.readdirSync('/proc/self/fd').length;
+
+describe('OwnedFd', () => {
+  test('close() is idempotent and the fd getter then throws ERR_CLOSED', () => {
+    const m = Memfd.createSync('x');
+    m.close();
+    m.close();
+    expect(m.closed).toBe(true);
+    expect(() => m.fd).toThrow(expect.objectContaining({ code: 'ERR_CLOSED', message: expect.stringMatching(/^memfd \d+ is closed$/) }));
+  });
+
+  test('a second close() never closes a recycled fd number', () => {
+    const a = Memfd.createSync('a');
+    const n = a.fd;
+    a.close();
+    const b = fs.openSync('/dev/null', 'r'); // the kernel hands out the lowest free number
+    expect(b).toBe(n);
+    a.close();
+    expect(() => fs.fstatSync(b)).not.toThrow();
+    fs.closeSync(b);
+  });
+
+  test('detach() hands the raw fd over; the object never touches it again', () => {
+    const m = Memfd.createSync('d');
+    const fd = m.detach();
+    m.close();
+    expect(m.closed).toBe(true);
+    expect(() => m.detach()).toThrow(expect.objectContaining({ code: 'ERR_CLOSED' }));
+    expect(() => fs.fstatSync(fd)).not.toThrow();
+    fs.closeSync(fd);
+  });
+
+  test('`using` closes at the end of the block', () => {
+    let fd = -1;
+    {
+      using m = Memfd.createSync('scoped');
+      fd = m.fd;
+    }
+    expect(() => fs.fstatSync(fd)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+  });
+
+  test('creating and closing many objects leaks no fd', async () => {
+    const before = openFds();
+    for (let i = 0; i < 200; i++) {
+      using m = await Memfd.create(`leak-${i}`, { size: 4096 });
+      m.addSealsSync(['grow']);
+      using adopted = Memfd.from(new OwnedFd(fs.openSync(`/proc/self/fd/${m.fd}`, 'r')));
+      expect(adopted.getSealsSync()).toEqual(['grow']);
+    }
+    expect(openFds()).toBe(before);
+  });
+});
+
+describe('close() while a Promise call is in flight', () => {
+  test('is deferred until the call settles, so no worker uses a recycled number', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const { binding, calls } = fakeBinding();
+    binding.ioctl = async (fd, op, args) => {
+      calls.push({ call: op, args: [fd, args] });
+      await gate;
+      return {};
+    };
+    const closed = () => calls.filter((c) => c.call === 'close').map((c) => c.args[0]);
+    const lu = LiveUpdate.openSync('/dev/liveupdate', { binding });
+    const session = lu.createSessionSync('busy');
+    const [deviceFd, sessionFd] = [lu.fd, session.fd];
+    lu.close();
+    const preserving = session.preserve(5, 1);
+    session.close();
+    expect(session.closed).toBe(true);
+    expect(closed()).toEqual([deviceFd]);
+    release();
+    await preserving;
+    await new Promise((r) => setImmediate(r));
+    expect(closed()).toEqual([deviceFd, sessionFd]);
+  });
+});
+
+describe('garbage collection', () => {
+  test('a dropped object is reported with a warning naming it and where it was made, and its fd stays open', () => {
+    const script = `
+      const { Memfd } = require(${JSON.stringify(path.resolve(__dirname, '../../dist/index.js'))});
+      const fs = require('node:fs');
+      let fd;
+      process.on('warning', (w) => {
+        console.log(JSON.stringify({ name: w.name, code: w.code, message: w.message, detail: w.detail, stillOpen: fs.fstatSync(fd).size === 4096 }));
+      });
+      (function dropIt() { fd = Memfd.createSync('dropped', { size: 4096 }).fd; })();
+      setTimeout(() => { globalThis.gc(); setTimeout(() => {}, 50); }, 10);
+    `;
+    const out = execFileSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const warning = JSON.parse(out.trim().split('\n')[0]!);
+    expect(warning).toMatchObject({ name: 'LiveUpdateWarning', code: 'LIVEUPDATE_UNCLOSED', stillOpen: true });
+    expect(warning.message).toMatch(/^memfd \d+ \(fd \d+\) was garbage-collected without close\(\); the fd stays open/);
+    expect(warning.detail).toMatch(/created at dropIt/);
+  });
+});

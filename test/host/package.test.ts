@@ -1,0 +1,59 @@
+// The published shape: `npm pack`, installed into an empty project with
+// install scripts disabled (so nothing compiles), loads from its prebuild
+// through both `require` and `import`.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+
+const root = path.resolve(__dirname, '../..');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'liveupdate-pack-'));
+const app = path.join(work, 'app');
+const run = (cmd: string, args: string[], cwd: string) => execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+beforeAll(() => {
+  run('npm', ['run', 'prebuild'], root);
+  const tarball = run('npm', ['pack', '--silent', '--pack-destination', work], root).trim().split('\n').pop()!;
+  fs.mkdirSync(app);
+  fs.writeFileSync(path.join(app, 'package.json'), '{"name":"app","private":true}');
+  run('npm', ['install', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund', path.join(work, tarball)], app);
+}, 180_000);
+
+afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+
+test('the tarball ships the prebuild, the native sources and the types, not the build tree', () => {
+  const pkg = path.join(app, 'node_modules/liveupdate');
+  expect(fs.existsSync(path.join(pkg, 'prebuilds/linux-x64'))).toBe(true);
+  expect(fs.existsSync(path.join(pkg, 'binding.gyp'))).toBe(true);
+  expect(fs.existsSync(path.join(pkg, 'native/uapi.h'))).toBe(true);
+  expect(fs.existsSync(path.join(pkg, 'dist/index.d.ts'))).toBe(true);
+  expect(fs.existsSync(path.join(pkg, 'build'))).toBe(false);
+});
+
+test('require() loads the prebuild and works', () => {
+  const out = run(process.execPath, ['-e', `
+    const lu = require('liveupdate');
+    const m = lu.Memfd.createSync('packed', { size: 4096 });
+    m.addSealsSync(['grow']);
+    console.log(JSON.stringify({
+      seals: m.getSealsSync(),
+      binary: require('node-gyp-build').path(require('path').dirname(require.resolve('liveupdate/package.json'))),
+    }));
+    m.close();
+  `], app);
+  const result = JSON.parse(out);
+  expect(result.seals).toEqual(['grow']);
+  expect(result.binary).toMatch(/node_modules\/liveupdate\/prebuilds\/linux-x64\//);
+});
+
+test('import works too and shares the classes with require()', () => {
+  const out = run(process.execPath, ['--input-type=module', '-e', `
+    import { Memfd, LiveUpdate, kexec } from 'liveupdate';
+    import { runVm } from 'liveupdate/vm';
+    import { createRequire } from 'node:module';
+    const cjs = createRequire(import.meta.url)('liveupdate');
+    console.log(JSON.stringify([Memfd === cjs.Memfd, typeof LiveUpdate.openSync, typeof kexec.loadSync, typeof runVm]));
+  `], app);
+  expect(JSON.parse(out)).toEqual([true, 'function', 'function', 'function']);
+});
