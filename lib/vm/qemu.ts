@@ -18,7 +18,7 @@ export interface VmRunOptions {
   env?: Record<string, string>;
   /** A writable host directory the guest sees as $LIVEUPDATE_VM_OUT (survives the kexec). */
   outDir: string;
-  /** Where generated files (the init script) go; must be outside /tmp, which the guest hides. */
+  /** Where generated files (the init script) go. */
   workDir: string;
   /** Gives up and kills QEMU after this long; 15 minutes by default. */
   timeoutMs?: number;
@@ -107,8 +107,9 @@ function accel(): string[] {
 const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 // The guest's init: mount what a program needs, run the workload with its
-// stage, report its exit status, power off. It lives in workDir because
-// the guest mounts a fresh tmpfs over /tmp.
+// stage, report its exit status, power off. The host's /tmp stays visible
+// (read-only, like all of /) because checkouts and caches may live there;
+// the guest's scratch space is a tmpfs on /run, passed as TMPDIR.
 function writeInit(options: VmRunOptions): string {
   const env = {
     ...options.env,
@@ -116,13 +117,13 @@ function writeInit(options: VmRunOptions): string {
     LIVEUPDATE_VM_OUT: '/run/liveupdate-vm-out',
   };
   const script = `#!/bin/sh
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
-mkdir -p /run/liveupdate-vm-out
+mkdir -p /run/tmp /run/liveupdate-vm-out
+export HOME=/run/tmp TMPDIR=/run/tmp
 mount -t 9p -o trans=virtio,version=9p2000.L vmout /run/liveupdate-vm-out
 stage=$(sed -n 's/.*${STAGE_PARAM}=\\([0-9]*\\).*/\\1/p' /proc/cmdline)
 echo "liveupdate-vm: stage \${stage:-1} on $(uname -r)"
