@@ -45,7 +45,6 @@ const MEANINGS: Partial<Record<Operation, Record<string, Meaning>>> = {
   LIVEUPDATE_IOCTL_CREATE_SESSION: {
     EEXIST: (c) => `a session named ${q(c.session)} already exists`,
     EINVAL: (c) => `the kernel refused the session name ${q(c.session)}`,
-    ENOSPC: () => 'the kernel has no room for another session',
   },
   LIVEUPDATE_IOCTL_RETRIEVE_SESSION: {
     ENOENT: (c) => `no session named ${q(c.session)} was handed over by the previous kernel`,
@@ -58,14 +57,14 @@ const MEANINGS: Partial<Record<Operation, Record<string, Meaning>>> = {
     EBADF: (c) => `fd ${c.fd} is not open`,
     EOPNOTSUPP: (c) => `fd ${c.fd} has seals this kernel cannot preserve`,
     EINVAL: (c) => `session ${q(c.session)} was not created in this kernel, so files cannot be preserved in it`,
-    ENOSPC: (c) => `session ${q(c.session)} has no room for another file`,
+    EFBIG: (c) => `fd ${c.fd} is too large to preserve`,
   },
   LIVEUPDATE_SESSION_RETRIEVE_FD: {
     ENOENT: (c) => `session ${q(c.session)} holds no file with token ${c.token}`,
     EINVAL: (c) => `session ${q(c.session)} was not retrieved after a live update, so it has no files to retrieve`,
   },
   LIVEUPDATE_SESSION_FINISH: {
-    EBUSY: (c) => `session ${q(c.session)} still has files that are not retrieved or not fully restored`,
+    EBUSY: (c) => `a file in session ${q(c.session)} is not ready to be finished (its kernel handler refused)`,
     EINVAL: (c) => `session ${q(c.session)} was not retrieved after a live update, so there is nothing to finish`,
   },
   MEMFD_CREATE: {
@@ -83,7 +82,8 @@ const MEANINGS: Partial<Record<Operation, Record<string, Meaning>>> = {
     EKEYREJECTED: () => 'the kernel image signature was rejected',
   },
   REBOOT_KEXEC: {
-    EINVAL: () => 'no kernel is loaded: call kexec.loadSync() first',
+    EINVAL: () => 'no kernel is loaded (call kexec.loadSync() first), or the kernel refused the live update',
+    EBUSY: () => 'another kexec operation is in progress',
     EPERM: () => 'rebooting needs CAP_SYS_BOOT',
   },
 };

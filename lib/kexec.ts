@@ -23,12 +23,16 @@ export interface Kexec {
   load(options: KexecLoadOptions): Promise<void>;
   /** Unloads a loaded kernel (KEXEC_FILE_UNLOAD). */
   unloadSync(): void;
+  /** Promise form of {@link Kexec.unloadSync}. */
+  unload(): Promise<void>;
   /**
    * Reboots into the loaded kernel (reboot(LINUX_REBOOT_CMD_KEXEC)) without
    * shutting anything down: the live update. Keep outgoing sessions open
    * across this call. Returns only by throwing.
    */
   rebootSync(): never;
+  /** Promise form of {@link Kexec.rebootSync}: settles only by rejecting. */
+  reboot(): Promise<never>;
 }
 
 /** Builds the kexec API over a given system-call layer (tests pass a fake). */
@@ -76,9 +80,18 @@ export function createKexec(getBinding: () => Binding = defaultBinding, readCmdl
       const binding = getBinding();
       callSync('KEXEC_FILE_UNLOAD', {}, () => binding.kexecFileLoadSync(-1, -1, '', binding.constants.KEXEC_FILE_UNLOAD));
     },
+    async unload() {
+      const binding = getBinding();
+      await callAsync('KEXEC_FILE_UNLOAD', {}, () => binding.kexecFileLoad(-1, -1, '', binding.constants.KEXEC_FILE_UNLOAD));
+    },
     rebootSync(): never {
       const binding = getBinding();
       callSync('REBOOT_KEXEC', {}, () => binding.rebootKexecSync());
+      throw new Error('reboot(LINUX_REBOOT_CMD_KEXEC) returned without an error');
+    },
+    async reboot(): Promise<never> {
+      const binding = getBinding();
+      await callAsync('REBOOT_KEXEC', {}, () => binding.rebootKexec());
       throw new Error('reboot(LINUX_REBOOT_CMD_KEXEC) returned without an error');
     },
   };

@@ -2,8 +2,9 @@ import * as fs from 'node:fs';
 import type { Binding } from './binding';
 import { defaultBinding } from './binding';
 import { callAsync, callSync, invalidArgType, invalidArgValue, outOfRange } from './errors';
-import { OwnedFd, type OwnedFdOptions } from './owned-fd';
-import { type FdLike, fdOf, validateString } from './validate';
+import { OwnedFd, type OwnedFdOptions, adoptFd, adoptableFd } from './owned-fd';
+import type { FdLike } from './validate';
+import { validateString } from './validate';
 
 /** A memfd seal, named after its F_SEAL_* flag. */
 export type SealName = 'seal' | 'shrink' | 'grow' | 'write' | 'future-write' | 'exec';
@@ -48,13 +49,15 @@ export class Memfd extends OwnedFd {
   /**
    * Adopts a memfd, e.g. one retrieved from a session. An OwnedFd is
    * consumed (detached); a number becomes owned by the new Memfd.
-   * Throws ERR_INVALID_ARG_VALUE, owning nothing, if the fd is not a memfd.
+   * Throws ERR_INVALID_ARG_VALUE, owning nothing, if the fd is not a memfd;
+   * ERR_INVALID_ARG_TYPE for other objects with an `fd` (a FileHandle still
+   * owns its fd and would close it behind the Memfd's back).
    */
   static from(file: FdLike, options: OwnedFdOptions = {}): Memfd {
-    const fd = fdOf(file);
+    const fd = adoptableFd(file);
     const binding = options.binding ?? (file instanceof OwnedFd ? (file as Memfd).binding : defaultBinding());
     if (!isMemfd(fd, binding)) throw invalidArgValue('file', file, `is not a memfd (fd ${fd})`);
-    if (file instanceof OwnedFd) file.detach();
+    adoptFd(file as number | OwnedFd);
     return new Memfd(fd, { binding }, { label: `memfd ${fd}` });
   }
 

@@ -1,5 +1,6 @@
 import { type Binding, defaultBinding } from './binding';
-import { callSync, closedError } from './errors';
+import { callSync, closedError, invalidArgType, invalidState } from './errors';
+import { validateFd } from './validate';
 
 /** Options shared by every fd-owning object. */
 export interface OwnedFdOptions {
@@ -91,9 +92,15 @@ export class OwnedFd implements Disposable {
     callSync('CLOSE', { fd }, () => this.binding.closeSync(fd));
   }
 
-  /** Gives up ownership and returns the raw fd; this object will never close it. */
+  /**
+   * Gives up ownership and returns the raw fd; this object will never close it.
+   * Throws ERR_INVALID_STATE while a Promise call on the fd is in flight.
+   */
   detach(): number {
     const fd = this.fd;
+    if (this.#pending > 0) {
+      throw invalidState(`cannot detach ${this.#identity.label} while ${this.#pending} Promise call(s) on it are in flight`, { fd });
+    }
     this.#release();
     return fd;
   }
@@ -123,7 +130,21 @@ export class OwnedFd implements Disposable {
   }
 }
 
-/** Takes the fd out of an FdLike: an OwnedFd is consumed (detached), a number is adopted as is. */
-export function adoptFd(file: number | OwnedFd): number {
+/** What can be adopted: a raw fd number, or an OwnedFd (which is consumed). */
+export type Adoptable = number | OwnedFd;
+
+/**
+ * Checks that `file` can be adopted and returns its fd, without taking it
+ * yet. Objects that merely carry an `fd` (a FileHandle) are refused: they
+ * still own their fd and would close it behind the adopter's back.
+ */
+export function adoptableFd(file: unknown, argName = 'file'): number {
+  if (typeof file === 'number') return validateFd(file, argName);
+  if (file instanceof OwnedFd) return file.fd;
+  throw invalidArgType(argName, 'a file descriptor number or an OwnedFd', file);
+}
+
+/** Takes ownership: an OwnedFd is detached (consumed), a number is taken as is. */
+export function adoptFd(file: Adoptable): number {
   return typeof file === 'number' ? file : file.detach();
 }

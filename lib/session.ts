@@ -1,7 +1,7 @@
 import type { IoctlArgs, IoctlOperation } from '../types/binding';
 import { defaultBinding } from './binding';
 import { type ErrorContext, callAsync, callSync, fromNative, invalidState } from './errors';
-import { OwnedFd, type OwnedFdOptions, adoptFd } from './owned-fd';
+import { type Adoptable, OwnedFd, type OwnedFdOptions, adoptFd, adoptableFd } from './owned-fd';
 import { type FdLike, type Token, fdOf, validateToken } from './validate';
 
 /** `outgoing`: created in this kernel, to be kept. `incoming`: retrieved after a live update. */
@@ -52,12 +52,14 @@ export class Session extends OwnedFd {
   /**
    * Adopts a session fd that arrived from elsewhere (e.g. from a broker over
    * a UNIX socket). Its name is read back with SESSION_GET_NAME. An OwnedFd
-   * is consumed; a number becomes owned by the Session.
+   * is consumed; a number becomes owned by the Session. Nothing is taken if
+   * the fd turns out not to be a session. Other objects with an `fd` are
+   * refused (ERR_INVALID_ARG_TYPE): they still own it.
    */
   constructor(file: FdLike, options: SessionOptions & Partial<KnownSession> = {}) {
-    const fd = fdOf(file);
+    const fd = adoptableFd(file);
     const facts = options[known] ?? probe(fd, options);
-    super(adoptFd(file as number | OwnedFd), options, {
+    super(adoptFd(file as Adoptable), options, {
       label: `session ${JSON.stringify(facts.name)}`,
       closedCode: 'ERR_SESSION_CLOSED',
     });
@@ -103,7 +105,9 @@ export class Session extends OwnedFd {
 
   /**
    * Tells the kernel this incoming session is fully restored
-   * (LIVEUPDATE_SESSION_FINISH); every file must have been retrieved (EBUSY otherwise).
+   * (LIVEUPDATE_SESSION_FINISH). Retrieve every file first: the kernel
+   * discards files that were not retrieved (closing an incoming session
+   * finishes it too). EBUSY if a file's handler is not ready to finish.
    */
   finishSync(): void {
     this.#ioctlSync('LIVEUPDATE_SESSION_FINISH', {});

@@ -10,6 +10,8 @@
 #include <napi.h>
 
 #include <cerrno>
+#include <climits>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -25,6 +27,9 @@ class Call {
   // Returns 0 or the errno the kernel reported, untouched.
   virtual int Execute() = 0;
   virtual Napi::Value Result(Napi::Env env) { return env.Undefined(); }
+  // Execute() succeeded but its result will never reach JS (the
+  // environment is being torn down): release what the kernel handed out.
+  virtual void Abandon() {}
 
   const char* syscall() const { return syscall_; }
   const std::string& operation() const { return operation_; }
@@ -68,11 +73,19 @@ class CallWorker : public Napi::AsyncWorker {
         call_(std::move(call)),
         deferred_(Napi::Promise::Deferred::New(env)) {}
 
+  ~CallWorker() override {
+    if (!delivered_ && executed_ && err_ == 0) call_->Abandon();
+  }
+
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
  protected:
-  void Execute() override { err_ = call_->Execute(); }
+  void Execute() override {
+    err_ = call_->Execute();
+    executed_ = true;
+  }
   void OnOK() override {
+    delivered_ = true;
     Napi::Env env = Env();
     if (err_ != 0) {
       deferred_.Reject(SystemError(env, err_, *call_).Value());
@@ -89,6 +102,8 @@ class CallWorker : public Napi::AsyncWorker {
   std::unique_ptr<Call> call_;
   Napi::Promise::Deferred deferred_;
   int err_ = 0;
+  bool executed_ = false;
+  bool delivered_ = false;
 };
 
 using CallFactory = std::unique_ptr<Call> (*)(const Napi::CallbackInfo&);
@@ -118,13 +133,21 @@ void ExportCall(Napi::Env env, Napi::Object exports, const std::string& name) {
 // Argument readers: they throw a TypeError (never abort) on a wrong type.
 // lib/ validates first and gives the user-facing messages; these are the
 // last line that keeps a bad value from ever reaching a syscall.
-inline int32_t IntArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (!info[i].IsNumber())
-    throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a number");
-  double v = info[i].As<Napi::Number>().DoubleValue();
-  if (v != static_cast<int32_t>(v))
-    throw Napi::RangeError::New(info.Env(), std::string(what) + " must be a 32-bit integer");
+// A double that is an int32 exactly; checked before the cast, which is
+// undefined behaviour for NaN, infinities and out-of-range values.
+inline bool IsInt32(double v) {
+  return std::isfinite(v) && v >= INT32_MIN && v <= INT32_MAX && std::trunc(v) == v;
+}
+
+inline int32_t Int32Value(Napi::Env env, Napi::Value value, const char* what) {
+  if (!value.IsNumber()) throw Napi::TypeError::New(env, std::string(what) + " must be a number");
+  double v = value.As<Napi::Number>().DoubleValue();
+  if (!IsInt32(v)) throw Napi::RangeError::New(env, std::string(what) + " must be a 32-bit integer");
   return static_cast<int32_t>(v);
+}
+
+inline int32_t IntArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  return Int32Value(info.Env(), info[i], what);
 }
 
 inline int32_t FdArg(const Napi::CallbackInfo& info, size_t i, const char* what) {

@@ -5,6 +5,7 @@
 #include "ioctl.h"
 
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -76,11 +77,7 @@ class IoctlCall : public Call {
 
   Napi::Value Result(Napi::Env env) override {
     Napi::Object out = Napi::Object::New(env);
-    if (op_.fd.dir == Dir::kOut) {
-      int32_t fd;
-      std::memcpy(&fd, buf_ + op_.fd.offset, sizeof(fd));
-      out.Set("fd", fd);
-    }
+    if (op_.fd.dir == Dir::kOut) out.Set("fd", OutFd());
     if (op_.name_field.dir == Dir::kOut) {
       const char* name = reinterpret_cast<const char*>(buf_ + op_.name_field.offset);
       out.Set("name", Napi::String::New(env, name, strnlen(name, kSessionNameLength)));
@@ -88,7 +85,17 @@ class IoctlCall : public Call {
     return out;
   }
 
+  void Abandon() override {
+    if (op_.fd.dir == Dir::kOut) ::close(OutFd());
+  }
+
  private:
+  int32_t OutFd() const {
+    int32_t fd;
+    std::memcpy(&fd, buf_ + op_.fd.offset, sizeof(fd));
+    return fd;
+  }
+
   const IoctlOp& op_;
   int target_;
   alignas(8) uint8_t buf_[kMaxStruct] = {};
@@ -105,13 +112,9 @@ std::unique_ptr<Call> MakeIoctl(const Napi::CallbackInfo& info) {
 
   auto call = std::make_unique<IoctlCall>(*op, target);
   if (op->fd.dir == Dir::kIn) {
-    Napi::Value v = args.Get("fd");
-    if (!v.IsNumber()) throw Napi::TypeError::New(env, "fd must be a number");
     // Any int32 reaches the kernel (which answers EBADF for a closed or
     // negative fd); lib/ decides which fds a user may pass.
-    double fd = v.As<Napi::Number>().DoubleValue();
-    if (fd != static_cast<int32_t>(fd)) throw Napi::RangeError::New(env, "fd must be a 32-bit integer");
-    call->SetFd(static_cast<int32_t>(fd));
+    call->SetFd(Int32Value(env, args.Get("fd"), "fd"));
   }
   if (op->token.dir == Dir::kIn) {
     Napi::Value v = args.Get("token");

@@ -29,6 +29,9 @@ class SimpleCall : public Call {
   Napi::Value Result(Napi::Env env) override {
     return returns_value_ ? Napi::Number::New(env, ret_) : env.Undefined();
   }
+  void Abandon() override {
+    if (returns_fd_) ::close(static_cast<int>(ret_));
+  }
 
  protected:
   int Finish(long ret, bool returns_value) {
@@ -38,12 +41,14 @@ class SimpleCall : public Call {
   }
   long ret_ = -1;
   bool returns_value_ = false;
+  bool returns_fd_ = false;  // ret_ is a new fd this call owns until delivered
 };
 
 class OpenCall : public SimpleCall {
  public:
   OpenCall(std::string path, int flags) : SimpleCall("open", ""), path_(std::move(path)), flags_(flags) {}
   int Execute() override {
+    returns_fd_ = true;
     return Finish(RetryEintr([&] { return ::open(path_.c_str(), flags_ | O_CLOEXEC); }), true);
   }
 
@@ -77,6 +82,7 @@ class MemfdCreateCall : public SimpleCall {
   MemfdCreateCall(std::string name, unsigned flags)
       : SimpleCall("memfd_create", ""), name_(std::move(name)), flags_(flags) {}
   int Execute() override {
+    returns_fd_ = true;
     return Finish(::memfd_create(name_.c_str(), flags_ | MFD_CLOEXEC), true);
   }
 

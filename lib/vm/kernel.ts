@@ -75,6 +75,16 @@ export async function ensureKernel(options: KernelOptions): Promise<BuiltKernel>
     return { bzImage: process.env.LIVEUPDATE_KERNEL, version: 'LIVEUPDATE_KERNEL' };
   }
   const cache = options.cacheDir ?? cacheRoot();
+  const release = await lock(path.join(cache, 'kernel.lock'), report);
+  try {
+    return await findOrBuild(cache, options);
+  } finally {
+    release();
+  }
+}
+
+async function findOrBuild(cache: string, options: KernelOptions): Promise<BuiltKernel> {
+  const { report } = options;
   const apt = new PrivateApt(path.join(cache, 'apt'));
   const recipe = createHash('sha256').update(`${RECIPE}\n${CONFIG_FRAGMENT}`).digest('hex').slice(0, 12);
 
@@ -97,15 +107,21 @@ export async function ensureKernel(options: KernelOptions): Promise<BuiltKernel>
     report(`kernel ${pkg.version} (cached: ${bzImage})\n`);
     return { bzImage, version: pkg.version, sourceDir };
   }
-
-  if (!fs.existsSync(path.join(sourceDir, 'Makefile'))) {
+  if (!fs.existsSync(path.join(sourceDir, UNPACKED))) {
     report(`downloading ${pkg.name} ${pkg.version}\n`);
     const deb = await apt.download(pkg.name, pkg.version);
     report(`unpacking ${path.basename(deb)}\n`);
-    await unpackSource(deb, path.dirname(sourceDir));
+    await unpackSource(deb, sourceDir);
+    fs.rmSync(deb);
   }
+  await build(sourceDir, pkg.version, outDir, bzImage, cache, options);
+  return { bzImage, version: pkg.version, sourceDir };
+}
 
-  report(`configuring ${pkg.name}\n`);
+async function build(sourceDir: string, version: string, outDir: string, bzImage: string, cache: string, options: KernelOptions): Promise<void> {
+  const { report } = options;
+
+  report(`configuring ${path.basename(sourceDir)}\n`);
   await configure(sourceDir);
 
   const started = Date.now();
@@ -114,17 +130,52 @@ export async function ensureKernel(options: KernelOptions): Promise<BuiltKernel>
   const logPath = path.join(cache, 'kernel-build.log');
   const objects = await make(sourceDir, jobs, logPath, (done) => {
     const pct = Math.min(99, Math.floor((100 * done) / expected));
-    report(`building kernel ${pkg.version}: ${pct}% (${done}/~${expected} objects, ${duration(Date.now() - started)}, log ${logPath})`);
+    report(`building kernel ${version}: ${pct}% (${done}/~${expected} objects, ${duration(Date.now() - started)}, log ${logPath})`);
   });
   const seconds = Math.round((Date.now() - started) / 1000);
-  report(`built kernel ${pkg.version} in ${duration(seconds * 1000)}\n`);
+  report(`built kernel ${version} in ${duration(seconds * 1000)}\n`);
 
   fs.mkdirSync(outDir, { recursive: true });
-  fs.copyFileSync(path.join(sourceDir, 'arch/x86/boot/bzImage'), `${bzImage}.tmp`);
-  fs.renameSync(`${bzImage}.tmp`, bzImage);
-  const meta: BuildMeta = { version: pkg.version, objects, seconds };
+  const meta: BuildMeta = { version, objects, seconds };
   fs.writeFileSync(path.join(outDir, 'build.json'), `${JSON.stringify(meta, null, 2)}\n`);
-  return { bzImage, version: pkg.version, sourceDir };
+  fs.copyFileSync(path.join(sourceDir, 'arch/x86/boot/bzImage'), `${bzImage}.tmp`);
+  fs.renameSync(`${bzImage}.tmp`, bzImage); // last: a bzImage in the cache is always complete
+}
+
+// Written once the source tree is fully unpacked; a tree without it is redone.
+const UNPACKED = '.liveupdate-unpacked';
+
+/**
+ * One kernel build at a time per cache (concurrent test runs share it). A
+ * lock left by a process that no longer exists is taken over.
+ */
+async function lock(file: string, report: Reporter): Promise<() => void> {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  for (let waited = 0; ; waited++) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return () => fs.rmSync(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = Number(fs.readFileSync(file, 'utf8'));
+    if (!alive(holder)) {
+      fs.rmSync(file, { force: true });
+      continue;
+    }
+    if (waited === 0) report(`waiting for process ${holder}, which is building the kernel in this cache\n`);
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+
+function alive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** apt-get with its own sources, lists and archive directory: the system's apt setup is never touched. */
@@ -161,21 +212,29 @@ class PrivateApt {
   async download(name: string, version: string): Promise<string> {
     const archives = path.join(this.dir, 'cache', 'archives');
     await execFile('apt-get', [...this.#options(), '-qq', 'download', `${name}=${version}`], { cwd: archives, maxBuffer: 1 << 24 });
-    const deb = fs.readdirSync(archives).find((f) => f.startsWith(`${name}_`) && f.endsWith('.deb'));
-    if (!deb) throw new Error(`apt-get download ${name} left no .deb in ${archives}`);
+    // apt names the file NAME_VERSION_ARCH.deb, with ':' in VERSION as %3a.
+    const prefix = `${name}_${version.replace(/:/g, '%3a')}_`;
+    const deb = fs.readdirSync(archives).find((f) => f.startsWith(prefix) && f.endsWith('.deb'));
+    if (!deb) throw new Error(`apt-get download ${name}=${version} left no ${prefix}*.deb in ${archives}`);
     return path.join(archives, deb);
   }
 }
 
-async function unpackSource(deb: string, destDir: string): Promise<void> {
+// Unpacks the package's linux-source-7.N.tar.xz so that its top directory
+// becomes sourceDir, marking it complete only at the end.
+async function unpackSource(deb: string, sourceDir: string): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'liveupdate-deb-'));
   try {
     await execFile('dpkg-deb', ['-x', deb, tmp]);
     const srcDir = path.join(tmp, 'usr/src');
     const tarball = fs.readdirSync(srcDir).find((f) => /^linux-source-.*\.tar\.xz$/.test(f));
     if (!tarball) throw new Error(`${deb} holds no linux-source tarball`);
-    fs.mkdirSync(destDir, { recursive: true });
-    await execFile('tar', ['-xJf', path.join(srcDir, tarball), '-C', destDir]);
+    const parent = path.dirname(sourceDir);
+    fs.rmSync(sourceDir, { recursive: true, force: true });
+    fs.mkdirSync(parent, { recursive: true });
+    await execFile('tar', ['-xJf', path.join(srcDir, tarball), '-C', parent]);
+    if (!fs.existsSync(path.join(sourceDir, 'Makefile'))) throw new Error(`${tarball} did not unpack to ${sourceDir}`);
+    fs.writeFileSync(path.join(sourceDir, UNPACKED), `${path.basename(deb)}\n`);
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }

@@ -55,7 +55,7 @@ export function runVm(options: VmRunOptions): Promise<VmRunResult> {
     '-no-reboot',
     '-kernel', options.kernel,
     '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
-    '-virtfs', `local,path=${options.outDir},mount_tag=vmout,security_model=none,multidevs=remap`,
+    '-virtfs', `local,path=${qemuOpt(options.outDir)},mount_tag=vmout,security_model=none,multidevs=remap`,
     '-append', [
       'console=ttyS0', 'root=hostroot', 'rootfstype=9p', 'rootflags=trans=virtio,version=9p2000.L,cache=loose', 'ro',
       `init=${init}`, 'liveupdate=on', 'kho=on', 'panic=-1', 'loglevel=4', `${STAGE_PARAM}=1`,
@@ -91,6 +91,9 @@ export function runVm(options: VmRunOptions): Promise<VmRunResult> {
     });
   });
 }
+
+// QEMU option values escape ',' by doubling it.
+const qemuOpt = (value: string) => value.replace(/,/g, ',,');
 
 /** KVM when the host offers it, else TCG software emulation (the CI machines). */
 function accel(): string[] {
@@ -139,6 +142,8 @@ sleep 5
   const hash = createHash('sha256').update(script).digest('hex').slice(0, 12);
   fs.mkdirSync(options.workDir, { recursive: true });
   const file = path.join(options.workDir, `init-${hash}.sh`);
+  // The kernel splits its command line at spaces: init= takes no quoting.
+  if (/\s/.test(file)) throw new Error(`the VM work directory must not contain white space: ${options.workDir}`);
   if (!fs.existsSync(file)) {
     fs.writeFileSync(`${file}.${process.pid}`, script, { mode: 0o755 });
     fs.renameSync(`${file}.${process.pid}`, file);

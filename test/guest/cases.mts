@@ -169,6 +169,22 @@ stage1('preserves many memfds, sync and Promise forms', async () => {
   }
 });
 
+stage1('preserving a 512 MiB memfd through the Promise form leaves the event loop running', async () => {
+  using lu = LiveUpdate.openSync();
+  using s = lu.createSessionSync('big');
+  using m = Memfd.createSync('big', { size: 512 << 20 });
+  let turns = 0;
+  let spinning = true;
+  const spin = () => {
+    turns++;
+    if (spinning) setImmediate(spin);
+  };
+  setImmediate(spin);
+  await s.preserve(m, 1); // the kernel allocates and pins all 131072 pages here
+  spinning = false;
+  assert.ok(turns > 0, 'the event loop did not turn while the kernel pinned the memfd');
+});
+
 stage1('preserving a file that is not a memfd is ENOENT', () => {
   using lu = LiveUpdate.openSync();
   using s = lu.createSessionSync('unsupported');
@@ -263,10 +279,12 @@ stage1('kexec: loading a file that is not a kernel is refused', () => {
   assert.equal(err.syscall, 'kexec_file_load');
 });
 
-stage1('kexec: rebooting with no kernel loaded is EINVAL', () => {
+stage1('kexec: rebooting with no kernel loaded is EINVAL, sync and Promise forms', async () => {
   kexec.unloadSync();
+  await kexec.unload();
   const err = expectError(() => kexec.rebootSync(), 'EINVAL', 'REBOOT_KEXEC');
   assert.match(err.message, /no kernel is loaded/);
+  await expectRejection(kexec.reboot(), 'EINVAL');
 });
 
 // The sessions below are kept open through the kexec (ctx.kept).

@@ -58,17 +58,24 @@ describe('kexec.loadSync', () => {
   });
 });
 
-test('unloadSync asks for KEXEC_FILE_UNLOAD', () => {
+test('unloadSync and unload ask for KEXEC_FILE_UNLOAD', async () => {
   const { binding, calls } = fakeBinding();
   createKexec(() => binding).unloadSync();
-  expect(calls).toEqual([{ call: 'kexecFileLoad', args: [-1, -1, '', binding.constants.KEXEC_FILE_UNLOAD] }]);
+  await createKexec(() => binding).unload();
+  const unload = { call: 'kexecFileLoad', args: [-1, -1, '', binding.constants.KEXEC_FILE_UNLOAD] };
+  expect(calls).toEqual([unload, unload]);
 });
 
 test('rebootSync returns only by throwing, with the meaning of the errno', () => {
   const { binding } = fakeBinding();
   expect(() => createKexec(() => binding).rebootSync()).toThrow(
-    expect.objectContaining({ code: 'EINVAL', syscall: 'reboot', operation: 'REBOOT_KEXEC', message: 'EINVAL: no kernel is loaded: call kexec.loadSync() first, reboot REBOOT_KEXEC' }),
+    expect.objectContaining({ code: 'EINVAL', syscall: 'reboot', operation: 'REBOOT_KEXEC', message: 'EINVAL: no kernel is loaded (call kexec.loadSync() first), or the kernel refused the live update, reboot REBOOT_KEXEC' }),
   );
+});
+
+test('reboot() rejects the same way', async () => {
+  const { binding } = fakeBinding();
+  await expect(createKexec(() => binding).reboot()).rejects.toMatchObject({ code: 'EINVAL', operation: 'REBOOT_KEXEC' });
 });
 
 describe('VM stages', () => {

@@ -86,6 +86,24 @@ describe('close() while a Promise call is in flight', () => {
   });
 });
 
+test('detach() is refused while a Promise call is in flight, so the fd cannot change hands under it', async () => {
+  using m = Memfd.createSync('busy');
+  const sealing = m.getSeals();
+  expect(() => m.detach()).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }));
+  expect(() => Memfd.from(m)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }));
+  await sealing;
+  expect(m.closed).toBe(false);
+});
+
+test('objects that only carry an fd (a FileHandle) are not adopted', async () => {
+  const handle = await fs.promises.open('/dev/null', 'r');
+  try {
+    expect(() => Memfd.from(handle)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+  } finally {
+    await handle.close();
+  }
+});
+
 describe('garbage collection', () => {
   test('a dropped object is reported with a warning naming it and where it was made, and its fd stays open', () => {
     const script = `

@@ -48,7 +48,7 @@ export default async function setup(project: TestProject): Promise<void> {
       workDir: path.join(cacheRoot(), 'vm'),
       onConsole: (line) => {
         log.write(`${line}\n`);
-        if (/^(liveupdate-vm:|not ok |stage \d: )|Kernel panic/.test(line)) report(`${line}\n`);
+        if (/^(liveupdate-vm:|not ok |guest RAM)|Kernel panic/.test(line)) report(`${line}\n`);
       },
     });
     await new Promise((resolve) => log.end(resolve));
