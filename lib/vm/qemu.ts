@@ -137,7 +137,9 @@ ${options.argv.map(shellQuote).join(' ')}
 echo "liveupdate-vm: workload exited with status $? in stage \${stage:-1}"
 sync
 echo o > /proc/sysrq-trigger
-sleep 5
+# Power-off is asynchronous; no external command may run meanwhile (9p is
+# going away), and init must not exit (that panics the kernel).
+while :; do :; done
 `;
   const hash = createHash('sha256').update(script).digest('hex').slice(0, 12);
   fs.mkdirSync(options.workDir, { recursive: true });
