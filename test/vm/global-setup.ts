@@ -6,8 +6,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { cacheRoot, duration, ensureHostPackages, ensureKernel, runVm, stderrReporter } from '../../lib/vm/index';
+import { spawnSync } from 'node:child_process';
+import { buildKernelSelftests, cacheRoot, duration, ensureHostPackages, ensureKernel, runVm, stderrReporter } from '../../lib/vm/index';
 import type { GuestResult } from '../guest/harness.mjs';
+import type { ParityLine } from '../guest/parity.mjs';
 
 export interface VmRun {
   kernelVersion: string;
@@ -19,12 +21,21 @@ export interface VmRun {
   consoleText: string;
 }
 
+/** What `liveupdate vm run examples/keep-guest-ram.mjs` printed, and its exit status. */
+export interface CliRun {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
 declare module 'vitest' {
   export interface ProvidedContext {
-    /** The guest test suite (test/guest) across a kexec. */
+    /** The guest test suite (test/guest/cases.mts) across a kexec. */
     vm: VmRun;
-    /** examples/keep-guest-ram.mjs across a kexec. */
-    example: VmRun;
+    /** The kernel's C selftests and their port (test/guest/parity.mts) across a kexec. */
+    parity: VmRun & { lines: ParityLine[] };
+    /** The README example, through the `liveupdate vm run` command. */
+    example: CliRun;
   }
 }
 
@@ -35,7 +46,7 @@ export default async function setup(project: TestProject): Promise<void> {
   ensureHostPackages(report);
   const kernel = await ensureKernel({ report });
 
-  async function boot(what: string, script: string): Promise<VmRun> {
+  async function boot(what: string, script: string, env: Record<string, string> = {}): Promise<VmRun & { outDir: string }> {
     const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'liveupdate-vm-'));
     const consoleLog = path.join(outDir, 'console.log');
     const log = fs.createWriteStream(consoleLog);
@@ -44,11 +55,12 @@ export default async function setup(project: TestProject): Promise<void> {
       kernel: kernel.bzImage,
       argv: [process.execPath, path.join(root, script)],
       cwd: root,
+      env,
       outDir,
       workDir: path.join(cacheRoot(), 'vm'),
       onConsole: (line) => {
         log.write(`${line}\n`);
-        if (/^(liveupdate-vm:|not ok |guest RAM)|Kernel panic/.test(line)) report(`${line}\n`);
+        if (/^(liveupdate-vm:|not ok )|Kernel panic/.test(line)) report(`${line}\n`);
       },
     });
     await new Promise((resolve) => log.end(resolve));
@@ -57,11 +69,27 @@ export default async function setup(project: TestProject): Promise<void> {
       ? fs.readFileSync(resultsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as GuestResult)
       : [];
     report(`${what}: VM finished in ${duration(run.wallMs)}\n`);
-    return { kernelVersion: kernel.version, results, exitCode: run.exitCode, timedOut: run.timedOut, wallMs: run.wallMs, consoleLog, consoleText: run.console };
+    return { kernelVersion: kernel.version, results, exitCode: run.exitCode, timedOut: run.timedOut, wallMs: run.wallMs, consoleLog, consoleText: run.console, outDir };
   }
 
   const vm = await boot('the guest test suite', 'build/guest/run.mjs');
   report(`${vm.results.filter((r) => r.ok).length}/${vm.results.length} guest cases passed\n`);
   project.provide('vm', vm);
-  project.provide('example', await boot('examples/keep-guest-ram.mjs', 'examples/keep-guest-ram.mjs'));
+
+  if (!kernel.sourceDir) throw new Error('selftest parity needs the kernel source: unset LIVEUPDATE_KERNEL to build the kernel here');
+  const c = await buildKernelSelftests(kernel.sourceDir, path.join(cacheRoot(), 'selftests', kernel.version.replace(/[^\w.+-]/g, '_')), report);
+  const parity = await boot("the kernel's C selftests and their port", 'build/guest/parity.mjs', { LUO_C_SELFTESTS: c.dir });
+  const parityFile = path.join(parity.outDir, 'parity.jsonl');
+  const lines = fs.existsSync(parityFile)
+    ? fs.readFileSync(parityFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ParityLine)
+    : [];
+  project.provide('parity', { ...parity, lines });
+
+  report('running `liveupdate vm run examples/keep-guest-ram.mjs`\n');
+  const cli = spawnSync(process.execPath, [path.join(root, 'bin/liveupdate.js'), 'vm', 'run', 'examples/keep-guest-ram.mjs'], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
+  project.provide('example', { status: cli.status, stdout: cli.stdout, stderr: cli.stderr });
 }

@@ -1,0 +1,76 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { EXIT, type Io, parse } from './io';
+
+export const sessionsHelp = `Usage: liveupdate sessions [--json]
+
+Lists the LUO sessions processes hold right now, from /proc/*/fd: which
+process, which fd, the session's full name. Holding a session fd is what
+keeps its files preserved through a kexec.
+
+Incoming sessions (handed over by the previous kernel) that nobody has
+retrieved yet cannot be listed without retrieving them, which is permanent;
+they show up here once a process retrieves them.
+
+Options:
+  --json      print a JSON array instead of text
+  -h, --help  show this help
+`;
+
+export interface HeldSession {
+  pid: number;
+  command: string;
+  fd: number;
+  name: string;
+}
+
+// The kernel names each session file "[luo_session] NAME" (luo_session.c).
+const PREFIX = 'anon_inode:[luo_session] ';
+
+export function listSessions(procRoot: string): HeldSession[] {
+  const held: HeldSession[] = [];
+  let pids: string[] = [];
+  try {
+    pids = fs.readdirSync(procRoot).filter((e) => /^\d+$/.test(e));
+  } catch {
+    return held;
+  }
+  for (const pid of pids) {
+    let fds: string[];
+    try {
+      fds = fs.readdirSync(path.join(procRoot, pid, 'fd'));
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      let link: string;
+      try {
+        link = fs.readlinkSync(path.join(procRoot, pid, 'fd', fd));
+      } catch {
+        continue;
+      }
+      if (!link.startsWith(PREFIX)) continue;
+      let command = '?';
+      try {
+        command = fs.readFileSync(path.join(procRoot, pid, 'comm'), 'utf8').trim();
+      } catch {
+        // gone meanwhile
+      }
+      held.push({ pid: Number(pid), command, fd: Number(fd), name: link.slice(PREFIX.length) });
+    }
+  }
+  return held.sort((a, b) => a.pid - b.pid || a.fd - b.fd);
+}
+
+export async function sessions(args: string[], io: Io): Promise<number> {
+  const { values } = parse(args, { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
+  if (values.help) {
+    io.out(sessionsHelp);
+    return EXIT.ok;
+  }
+  const list = listSessions(io.procRoot);
+  if (values.json) io.out(`${JSON.stringify(list, null, 2)}\n`);
+  else if (list.length === 0) io.out('no process holds a LUO session\n');
+  else for (const s of list) io.out(`${String(s.pid).padStart(7)}  ${s.command.padEnd(15)} fd ${String(s.fd).padEnd(5)} ${s.name}\n`);
+  return EXIT.ok;
+}
