@@ -8,6 +8,8 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { LiveUpdate, LiveUpdateError, Memfd, Session, kexec, type SealName, type Binding } from 'liveupdate';
+import { main as cli } from '../../dist/cli/main.js';
+import type { Io } from '../../dist/cli/io.js';
 import { createSuite } from './harness.mjs';
 
 /** What the cases of one stage share; `kept` sessions stay open through the kexec. */
@@ -81,7 +83,34 @@ function memfdWith(name: string, content: Buffer): Memfd {
   return m;
 }
 
+// Runs the `liveupdate` command in this process (so it sees what we hold).
+async function runCli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: Io = { out: (t) => void (out += t), err: (t) => void (err += t), env: process.env, procRoot: '/proc', sysRoot: '/sys' };
+  const code = await cli(args, io);
+  return { code, out, err };
+}
+
 // ---------------------------------------------------------------- stage 1
+
+stage1('`liveupdate status` finds the device free and the boot parameters set', async () => {
+  const { code, out } = await runCli('status', '--json');
+  assert.equal(code, 0);
+  const status = JSON.parse(out);
+  assert.deepEqual(status.device.holders, []);
+  assert.equal(status.device.present, true);
+  assert.equal(status.cmdline.liveupdate, 'on');
+  assert.deepEqual(status.preservable, ['memfd']);
+  assert.deepEqual(status.problems, []);
+});
+
+stage1('`liveupdate status` names this process while it holds the device', async () => {
+  using lu = LiveUpdate.openSync();
+  const status = JSON.parse((await runCli('status', '--json')).out);
+  assert.deepEqual(status.device.holders, [{ pid: process.pid, command: 'node' }]);
+  assert.ok(lu.fd >= 0);
+});
 
 stage1('the device opens read-write and closes', () => {
   const lu = LiveUpdate.openSync();
@@ -324,6 +353,13 @@ stage1('keep: a session with a 63-byte name, one adopted elsewhere, one to close
   }
 });
 
+stage1('`liveupdate sessions` lists every kept session with its full name and holder', async () => {
+  const { code, out } = await runCli('sessions', '--json');
+  assert.equal(code, 0);
+  const mine = JSON.parse(out).filter((s: { pid: number }) => s.pid === process.pid).map((s: { name: string }) => s.name).sort();
+  assert.deepEqual(mine, [RAM.session, MANY.session, LONG_NAME, ADOPTED, CLOSED].sort());
+});
+
 // ---------------------------------------------------------------- stage 2
 
 stage2(`retrieves ${RAM.session}: an incoming session with the name it was kept under`, (ctx) => {
@@ -332,6 +368,11 @@ stage2(`retrieves ${RAM.session}: an incoming session with the name it was kept 
   assert.equal(s.direction, 'incoming');
   assert.equal(s.getNameSync(), RAM.session);
   ctx.ram = s;
+});
+
+stage2('`liveupdate sessions` shows the retrieved session under this process', async () => {
+  const sessions = JSON.parse((await runCli('sessions', '--json')).out);
+  assert.ok(sessions.some((s: { pid: number; name: string }) => s.pid === process.pid && s.name === RAM.session), JSON.stringify(sessions));
 });
 
 stage2('the u64-max token brings back contents, size, position and seals', (ctx) => {
