@@ -9,7 +9,7 @@ import { CliError, EXIT, type Io, parse } from './io';
 
 export const vmHelp = `Usage:
   liveupdate vm run SCRIPT [ARG...] [--kernel FILE] [--timeout SECONDS] [--verbose]
-  liveupdate vm selftest [--kernel FILE]
+  liveupdate vm selftest [--tap] [--only device|kexec] [--kernel FILE]
 
 Boots a kernel with the Live Update Orchestrator under QEMU and runs a
 program of yours across a real kexec live update, streaming its output: test
@@ -21,7 +21,7 @@ preservation code on any Linux machine, no LUO host needed.
             LIVEUPDATE_VM_STAGE (1, then 2, …) and triggers the live update
             itself while holding its sessions:
               import { liveUpdateToNextStage } from 'liveupdate/vm';
-  selftest  runs \`liveupdate selftest\` that way.
+  selftest  runs \`liveupdate selftest\` that way (--tap and --only are passed on).
 
 The first use builds the kernel from Debian's newest linux-source-7.x (about
 9 minutes on 2 cores, progress shown) and caches it in ${cacheRoot()}.
@@ -49,7 +49,14 @@ export async function vmCommand(args: string[], io: Io): Promise<number> {
   if (sub !== 'run' && sub !== 'selftest') throw new CliError(`unknown vm command ${JSON.stringify(sub)}; see liveupdate vm --help`, EXIT.usage);
   const { values, positionals } = parse(
     rest,
-    { kernel: { type: 'string' }, timeout: { type: 'string' }, verbose: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    {
+      kernel: { type: 'string' },
+      timeout: { type: 'string' },
+      verbose: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      // Passed on to `liveupdate selftest`.
+      ...(sub === 'selftest' ? { tap: { type: 'boolean' }, only: { type: 'string' } } : {}),
+    } as const,
     sub === 'run',
   );
   if (values.help) {
@@ -64,7 +71,8 @@ export async function vmCommand(args: string[], io: Io): Promise<number> {
     if (!fs.existsSync(file)) throw new CliError(`no such script: ${file}`, EXIT.usage);
     argv = [process.execPath, file, ...scriptArgs];
   } else {
-    argv = [process.execPath, path.join(__dirname, 'main.js'), 'selftest'];
+    const v = values as { tap?: boolean; only?: string };
+    argv = [process.execPath, path.join(__dirname, 'main.js'), 'selftest', ...(v.tap ? ['--tap'] : []), ...(v.only ? ['--only', v.only] : [])];
   }
   const timeout = values.timeout === undefined ? 900 : Number(values.timeout);
   if (!Number.isFinite(timeout) || timeout <= 0) throw new CliError('--timeout takes a number of seconds', EXIT.usage);

@@ -21,7 +21,7 @@ export interface VmRun {
   consoleText: string;
 }
 
-/** What `liveupdate vm run examples/keep-guest-ram.mjs` printed, and its exit status. */
+/** What a `liveupdate` command printed, and its exit status. */
 export interface CliRun {
   status: number | null;
   stdout: string;
@@ -36,6 +36,8 @@ declare module 'vitest' {
     parity: VmRun & { lines: ParityLine[] };
     /** The README example, through the `liveupdate vm run` command. */
     example: CliRun;
+    /** `liveupdate vm selftest --tap`. */
+    vmSelftest: CliRun;
   }
 }
 
@@ -72,18 +74,19 @@ export default async function setup(project: TestProject): Promise<void> {
     return { kernelVersion: kernel.version, results, exitCode: run.exitCode, timedOut: run.timedOut, wallMs: run.wallMs, consoleLog, consoleText: run.console, outDir };
   }
 
-  const vm = await boot('the guest test suite', 'build/guest/run.mjs');
+  const vm = await boot('the guest test suite', 'build-test/guest/run.mjs');
   report(`${vm.results.filter((r) => r.ok).length}/${vm.results.length} guest cases passed\n`);
   project.provide('vm', vm);
 
   if (!kernel.sourceDir) throw new Error('selftest parity needs the kernel source: unset LIVEUPDATE_KERNEL to build the kernel here');
   const c = await buildKernelSelftests(kernel.sourceDir, path.join(cacheRoot(), 'selftests', kernel.version.replace(/[^\w.+-]/g, '_')), report);
-  const parity = await boot("the kernel's C selftests and their port", 'build/guest/parity.mjs', { LUO_C_SELFTESTS: c.dir });
+  const parity = await boot("the kernel's C selftests and their port", 'build-test/guest/parity.mjs', { LUO_C_SELFTESTS: c.dir });
   const parityFile = path.join(parity.outDir, 'parity.jsonl');
   const lines = fs.existsSync(parityFile)
     ? fs.readFileSync(parityFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ParityLine)
     : [];
   project.provide('parity', { ...parity, lines });
+  report(`the kernel's C selftests beside their port:\n${sideBySide(lines)}`);
 
   report('running `liveupdate vm run examples/keep-guest-ram.mjs`\n');
   const cli = spawnSync(process.execPath, [path.join(root, 'bin/liveupdate.js'), 'vm', 'run', 'examples/keep-guest-ram.mjs'], {
@@ -92,4 +95,22 @@ export default async function setup(project: TestProject): Promise<void> {
     timeout: 600_000,
   });
   project.provide('example', { status: cli.status, stdout: cli.stdout, stderr: cli.stderr });
+
+  report('running `liveupdate vm selftest --tap`\n');
+  const selftest = spawnSync(process.execPath, [path.join(root, 'bin/liveupdate.js'), 'vm', 'selftest', '--tap'], { cwd: root, encoding: 'utf8', timeout: 600_000 });
+  project.provide('vmSelftest', { status: selftest.status, stdout: selftest.stdout, stderr: selftest.stderr });
+}
+
+/** One row per upstream case: what C and the port said, in each stage. */
+function sideBySide(lines: ParityLine[]): string {
+  const rows = new Map<string, { c?: boolean; js?: boolean }>();
+  for (const l of lines) {
+    const key = `${l.stage === 0 ? 'device ' : `stage ${l.stage}`}  ${l.name}`;
+    rows.set(key, { ...rows.get(key), [l.suite]: l.ok });
+  }
+  const mark = (ok?: boolean) => (ok === undefined ? '  -  ' : ok ? ' pass' : ' FAIL');
+  const width = Math.max(...[...rows.keys()].map((k) => k.length));
+  return [`${'case'.padEnd(width)}      C   port`, ...[...rows].map(([k, v]) => `${k.padEnd(width)}  ${mark(v.c)}  ${mark(v.js)}${v.c !== v.js ? '  <- disagree' : ''}`)]
+    .map((l) => `  ${l}\n`)
+    .join('');
 }
