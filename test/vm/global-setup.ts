@@ -9,6 +9,7 @@ import type { TestProject } from 'vitest/node';
 import { spawnSync } from 'node:child_process';
 import { buildKernelSelftests, cacheRoot, duration, ensureHostPackages, ensureKernel, runVm, stderrReporter } from '../../lib/vm/index';
 import type { GuestResult } from '../guest/harness.mjs';
+import type { OperatorStep } from '../guest/operator.mjs';
 import type { ParityLine } from '../guest/parity.mjs';
 
 export interface VmRun {
@@ -38,6 +39,8 @@ declare module 'vitest' {
     example: CliRun;
     /** `liveupdate vm selftest --tap`. */
     vmSelftest: CliRun;
+    /** The operator's flow through the command (test/guest/operator.mts). */
+    operator: VmRun & { steps: OperatorStep[] };
   }
 }
 
@@ -66,10 +69,7 @@ export default async function setup(project: TestProject): Promise<void> {
       },
     });
     await new Promise((resolve) => log.end(resolve));
-    const resultsFile = path.join(outDir, 'results.jsonl');
-    const results: GuestResult[] = fs.existsSync(resultsFile)
-      ? fs.readFileSync(resultsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as GuestResult)
-      : [];
+    const results = readJsonLines<GuestResult>(path.join(outDir, 'results.jsonl'));
     report(`${what}: VM finished in ${duration(run.wallMs)}\n`);
     return { kernelVersion: kernel.version, results, exitCode: run.exitCode, timedOut: run.timedOut, wallMs: run.wallMs, consoleLog, consoleText: run.console, outDir };
   }
@@ -81,12 +81,12 @@ export default async function setup(project: TestProject): Promise<void> {
   if (!kernel.sourceDir) throw new Error('selftest parity needs the kernel source: unset LIVEUPDATE_KERNEL to build the kernel here');
   const c = await buildKernelSelftests(kernel.sourceDir, path.join(cacheRoot(), 'selftests', kernel.version.replace(/[^\w.+-]/g, '_')), report);
   const parity = await boot("the kernel's C selftests and their port", 'build-test/guest/parity.mjs', { LUO_C_SELFTESTS: c.dir });
-  const parityFile = path.join(parity.outDir, 'parity.jsonl');
-  const lines = fs.existsSync(parityFile)
-    ? fs.readFileSync(parityFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ParityLine)
-    : [];
+  const lines = readJsonLines<ParityLine>(path.join(parity.outDir, 'parity.jsonl'));
   project.provide('parity', { ...parity, lines });
   report(`the kernel's C selftests beside their port:\n${sideBySide(lines)}`);
+
+  const operator = await boot('an operator driving the liveupdate command', 'build-test/guest/operator.mjs');
+  project.provide('operator', { ...operator, steps: readJsonLines<OperatorStep>(path.join(operator.outDir, 'operator.jsonl')) });
 
   report('running `liveupdate vm run examples/keep-guest-ram.mjs`\n');
   const cli = spawnSync(process.execPath, [path.join(root, 'bin/liveupdate.js'), 'vm', 'run', 'examples/keep-guest-ram.mjs'], {
@@ -99,6 +99,11 @@ export default async function setup(project: TestProject): Promise<void> {
   report('running `liveupdate vm selftest --tap`\n');
   const selftest = spawnSync(process.execPath, [path.join(root, 'bin/liveupdate.js'), 'vm', 'selftest', '--tap'], { cwd: root, encoding: 'utf8', timeout: 600_000 });
   project.provide('vmSelftest', { status: selftest.status, stdout: selftest.stdout, stderr: selftest.stderr });
+}
+
+function readJsonLines<T>(file: string): T[] {
+  if (!fs.existsSync(file)) return [];
+  return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as T);
 }
 
 /** One row per upstream case: what C and the port said, in each stage. */
