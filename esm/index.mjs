@@ -13,4 +13,6 @@ export const {
   LiveUpdateError,
   SESSION_NAME_MAX_BYTES,
   findHolders,
+  FdSocket,
+  FdServer,
 } = cjs;

@@ -16,7 +16,14 @@ export type Operation =
   | 'KEXEC_FILE_LOAD'
   | 'KEXEC_FILE_UNLOAD'
   | 'REBOOT_KEXEC'
-  | 'CLOSE';
+  | 'CLOSE'
+  | 'SOCKETPAIR'
+  | 'LISTEN'
+  | 'CONNECT'
+  | 'ACCEPT'
+  | 'SENDMSG'
+  | 'RECVMSG'
+  | 'SO_PEERCRED';
 
 /** What a failed call was about; shows up in the message and as fields. */
 export interface ErrorContext {
@@ -80,6 +87,21 @@ const MEANINGS: Partial<Record<Operation, Record<string, Meaning>>> = {
     ENOEXEC: () => 'the file is not a kernel image this kernel can boot',
     EBUSY: () => 'another kexec load is in progress',
     EKEYREJECTED: () => 'the kernel image signature was rejected',
+  },
+  CONNECT: {
+    ENOENT: (c) => `nothing listens at ${c.path}`,
+    ECONNREFUSED: (c) => `a socket file is at ${c.path}, but nothing listens on it`,
+    EACCES: (c) => `no permission to connect to ${c.path}`,
+    EPROTOTYPE: (c) => `${c.path} is not a SOCK_SEQPACKET socket`,
+    EAGAIN: (c) => `the server at ${c.path} has too many pending connections`,
+  },
+  LISTEN: {
+    EADDRINUSE: (c) => `${c.path} is already in use`,
+  },
+  SENDMSG: {
+    EPIPE: () => 'the peer closed the socket',
+    ECONNRESET: () => 'the peer closed the socket',
+    ETOOMANYREFS: () => 'too many fds are in flight on this socket',
   },
   REBOOT_KEXEC: {
     EINVAL: () => 'no kernel is loaded (call kexec.loadSync() first), or the kernel refused the live update',

@@ -4,10 +4,12 @@
 
 #include "ioctl.h"
 #include "syscalls.h"
+#include "unix.h"
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   luo::InitIoctl(env, exports);
   luo::InitSyscalls(env, exports);
+  luo::InitUnix(env, exports);
   return exports;
 }
 

@@ -41,18 +41,20 @@ class Call {
 
 // The shape of Node's own system errors (code, negative errno, syscall) plus
 // the uAPI operation; lib/errors.ts adds what the errno means for that call.
-inline Napi::Error SystemError(Napi::Env env, int err, const Call& call) {
+inline Napi::Error SystemError(Napi::Env env, int err, const char* syscall, const std::string& operation = "") {
   const char* code = strerrorname_np(err);
   std::string name = code ? code : "E" + std::to_string(err);
-  Napi::Error error = Napi::Error::New(
-      env, name + ": " + strerror(err) + ", " + call.syscall());
+  Napi::Error error = Napi::Error::New(env, name + ": " + strerror(err) + ", " + syscall);
   error.Set("errno", Napi::Number::New(env, -err));
   error.Set("code", Napi::String::New(env, name));
-  error.Set("syscall", Napi::String::New(env, call.syscall()));
+  error.Set("syscall", Napi::String::New(env, syscall));
   error.Set("description", Napi::String::New(env, strerror(err)));
-  if (!call.operation().empty())
-    error.Set("operation", Napi::String::New(env, call.operation()));
+  if (!operation.empty()) error.Set("operation", Napi::String::New(env, operation));
   return error;
+}
+
+inline Napi::Error SystemError(Napi::Env env, int err, const Call& call) {
+  return SystemError(env, err, call.syscall(), call.operation());
 }
 
 inline int Errno(long ret) { return ret < 0 ? errno : 0; }

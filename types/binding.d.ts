@@ -53,7 +53,39 @@ export interface NativeConstants {
   KEXEC_FILE_NO_INITRAMFS: number;
 }
 
+/** What one recvmsg() brought; see native/unix.cc. */
+export interface ReceivedMessage {
+  payload: Buffer;
+  fds: number[];
+  /** The peer closed the socket. */
+  eof: boolean;
+  /** Payload (MSG_TRUNC) or fds (MSG_CTRUNC) were cut; cut fds are already closed. */
+  truncated: boolean;
+  fdsTruncated: boolean;
+}
+
+/** SOCK_SEQPACKET UNIX sockets carrying fds; every call is non-blocking. */
+export interface UnixBinding {
+  socketPair(): [number, number];
+  listen(path: string, backlog: number): number;
+  connect(path: string): number;
+  /** null: no connection waiting. */
+  accept(fd: number): number | null;
+  /** false: the socket buffer is full, nothing was sent. */
+  send(fd: number, payload: Buffer, fds: number[]): boolean;
+  /** null: no message waiting. */
+  receive(fd: number, maxPayload: number): ReceivedMessage | null;
+  peerCredentials(fd: number): { pid: number; uid: number; gid: number };
+  /** Event-loop readiness of an fd (uv_poll); the callback runs until stop()/close(). */
+  Poller: new (fd: number, callback: (readable: boolean, writable: boolean, hangup: boolean) => void) => {
+    start(readable: boolean, writable: boolean): void;
+    stop(): void;
+    close(): void;
+  };
+}
+
 export interface Binding {
+  readonly unix: UnixBinding;
   ioctl(fd: number, operation: IoctlOperation, args: IoctlArgs): Promise<IoctlResult>;
   ioctlSync(fd: number, operation: IoctlOperation, args: IoctlArgs): IoctlResult;
   readonly ioctlLayout: Readonly<Record<IoctlOperation, IoctlLayout>>;

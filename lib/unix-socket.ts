@@ -1,0 +1,329 @@
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import { type Binding, defaultBinding } from './binding';
+import { callSync, closedError, invalidArgType, invalidState, outOfRange } from './errors';
+import { OwnedFd, type OwnedFdOptions, adoptFd, adoptableFd } from './owned-fd';
+import { type FdLike, fdOf, validateString } from './validate';
+
+/** One message: a payload and the fds that came with it, now owned by the receiver. */
+export interface FdMessage {
+  payload: Buffer;
+  fds: OwnedFd[];
+}
+
+/** Who is at the other end of a UNIX socket (SO_PEERCRED, as of connect()). */
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+export interface FdSocketOptions extends OwnedFdOptions {
+  /** Largest payload accepted; a longer message is an error. 64 KiB by default. */
+  maxPayload?: number;
+}
+
+const DEFAULT_MAX_PAYLOAD = 64 * 1024;
+
+type Unix = Binding['unix'];
+
+interface Pending {
+  payload: Buffer;
+  fds: number[];
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+interface Waiter {
+  resolve: (message: FdMessage) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * A UNIX SOCK_SEQPACKET socket that carries file descriptors (SCM_RIGHTS)
+ * with each message, for handing LUO session fds and memfds between
+ * processes. Reading is on demand: messages are taken from the kernel only
+ * while someone waits in {@link FdSocket.receive} or listens for `message`;
+ * until then they, and their fds, stay in the kernel, which closes them if
+ * the socket is closed unread. Nothing blocks the event loop.
+ *
+ * Events: `message` (FdMessage), `end` (the peer closed), `error`.
+ */
+export class FdSocket extends EventEmitter implements Disposable {
+  readonly #owned: OwnedFd;
+  readonly #unix: Unix;
+  readonly #binding: Binding;
+  readonly #maxPayload: number;
+  readonly #poller: InstanceType<Unix['Poller']>;
+  readonly #sendQueue: Pending[] = [];
+  readonly #waiters: Waiter[] = [];
+  #ended = false;
+
+  /** Wraps a connected SOCK_SEQPACKET socket fd; an OwnedFd is consumed. */
+  constructor(file: FdLike, options: FdSocketOptions = {}) {
+    super();
+    const fd = adoptableFd(file);
+    this.#binding = options.binding ?? defaultBinding();
+    this.#unix = this.#binding.unix;
+    const { maxPayload = DEFAULT_MAX_PAYLOAD } = options;
+    if (!Number.isSafeInteger(maxPayload) || maxPayload < 1) throw outOfRange('options.maxPayload', 'a positive integer', maxPayload);
+    this.#maxPayload = maxPayload;
+    this.#poller = new this.#unix.Poller(fd, (readable, writable, hangup) => this.#onReady(readable, writable, hangup));
+    this.#owned = new OwnedFd(adoptFd(file as number | OwnedFd), { binding: this.#binding }, { label: `fd socket ${fd}` });
+    this.on('newListener', (event) => {
+      if (event === 'message') queueMicrotask(() => this.#updatePolling());
+    });
+  }
+
+  /** Two connected sockets, e.g. one for a child process (pass `pair[1].fd` in its stdio). */
+  static pair(options: FdSocketOptions = {}): [FdSocket, FdSocket] {
+    const unix = (options.binding ?? defaultBinding()).unix;
+    const [a, b] = callSync('SOCKETPAIR', {}, () => unix.socketPair());
+    return [new FdSocket(a, options), new FdSocket(b, options)];
+  }
+
+  /** Connects to an {@link FdServer} (or any SOCK_SEQPACKET listener) at `path`. */
+  static connect(path: string, options: FdSocketOptions = {}): FdSocket {
+    validateString(path, 'path');
+    const unix = (options.binding ?? defaultBinding()).unix;
+    return new FdSocket(callSync('CONNECT', { path }, () => unix.connect(path)), options);
+  }
+
+  /** The socket's fd. Throws ERR_CLOSED once closed. */
+  get fd(): number {
+    return this.#owned.fd;
+  }
+
+  get closed(): boolean {
+    return this.#owned.closed;
+  }
+
+  /**
+   * Sends one message with `fds` attached (they stay open here; the peer
+   * gets its own). The payload must not be empty. Resolves once the kernel
+   * has taken the message.
+   */
+  send(payload: Buffer | string, fds: readonly FdLike[] = []): Promise<void> {
+    const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
+    if (!Buffer.isBuffer(data)) throw invalidArgType('payload', 'a Buffer or string', payload);
+    if (data.length === 0) throw outOfRange('payload.length', '>= 1 (a message carries at least one byte)', 0);
+    if (!Array.isArray(fds)) throw invalidArgType('fds', 'an array of file descriptors', fds);
+    const numbers = fds.map((f, i) => fdOf(f, `fds[${i}]`));
+    this.#owned.fd; // throws when closed
+    return new Promise((resolve, reject) => {
+      this.#sendQueue.push({ payload: data, fds: numbers, resolve, reject });
+      this.#flush();
+    });
+  }
+
+  /** The next message. Rejects when the socket closes or the peer hangs up first. */
+  receive(): Promise<FdMessage> {
+    if (this.#owned.closed) return Promise.reject(closedError('fd socket', 'ERR_CLOSED'));
+    if (this.#ended) return Promise.reject(endError());
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({ resolve, reject });
+      this.#updatePolling();
+    });
+  }
+
+  /** The peer's pid, uid and gid, from the kernel (SO_PEERCRED). */
+  peerCredentials(): PeerCredentials {
+    const fd = this.fd;
+    return callSync('SO_PEERCRED', { fd }, () => this.#unix.peerCredentials(fd));
+  }
+
+  /** Closes the socket; pending sends and receives reject. Idempotent. */
+  close(): void {
+    if (this.#owned.closed) return;
+    this.#poller.close();
+    this.#owned.close();
+    const err = closedError('fd socket', 'ERR_CLOSED');
+    for (const p of this.#sendQueue.splice(0)) p.reject(err);
+    for (const w of this.#waiters.splice(0)) w.reject(err);
+    this.emit('close');
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #flush(): void {
+    while (this.#sendQueue.length > 0 && !this.#owned.closed) {
+      const next = this.#sendQueue[0]!;
+      let sent: boolean;
+      try {
+        sent = callSync('SENDMSG', { fd: this.#owned.fd }, () => this.#unix.send(this.#owned.fd, next.payload, next.fds));
+      } catch (err) {
+        this.#sendQueue.shift();
+        next.reject(err);
+        continue;
+      }
+      if (!sent) break; // socket buffer full: wait until writable
+      this.#sendQueue.shift();
+      next.resolve();
+    }
+    this.#updatePolling();
+  }
+
+  #demand(): boolean {
+    return this.#waiters.length > 0 || this.listenerCount('message') > 0;
+  }
+
+  #updatePolling(): void {
+    if (this.#owned.closed) return;
+    const read = !this.#ended && this.#demand();
+    const write = this.#sendQueue.length > 0;
+    if (read || write) this.#poller.start(read, write);
+    else this.#poller.stop();
+  }
+
+  #onReady(readable: boolean, writable: boolean, hangup: boolean): void {
+    if (writable) this.#flush();
+    if (readable || hangup) this.#read();
+    this.#updatePolling();
+  }
+
+  #read(): void {
+    while (!this.#owned.closed && !this.#ended && this.#demand()) {
+      const fd = this.#owned.fd;
+      let raw: ReturnType<Unix['receive']>;
+      try {
+        raw = callSync('RECVMSG', { fd }, () => this.#unix.receive(fd, this.#maxPayload));
+      } catch (err) {
+        this.#fail(err);
+        return;
+      }
+      if (!raw) return;
+      if (raw.eof) {
+        this.#ended = true;
+        for (const w of this.#waiters.splice(0)) w.reject(endError());
+        this.emit('end');
+        return;
+      }
+      const fds = raw.fds.map((n) => new OwnedFd(n, { binding: this.#binding }));
+      if (raw.truncated) {
+        for (const f of fds) f.close();
+        this.#fail(
+          invalidState(
+            raw.fdsTruncated
+              ? 'a message arrived with more fds than could be received (MSG_CTRUNC); those that arrived were closed'
+              : `a message was longer than maxPayload (${this.#maxPayload} bytes) and was dropped with its fds`,
+            { code: raw.fdsTruncated ? 'ERR_FDS_TRUNCATED' : 'ERR_MESSAGE_TOO_LARGE' },
+          ),
+        );
+        continue;
+      }
+      const message = { payload: raw.payload, fds };
+      const waiter = this.#waiters.shift();
+      if (waiter) waiter.resolve(message);
+      else this.emit('message', message);
+    }
+  }
+
+  #fail(err: unknown): void {
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter.reject(err);
+    else this.emit('error', err);
+  }
+}
+
+function endError() {
+  return invalidState('the peer closed the socket', { code: 'ERR_SOCKET_CLOSED' });
+}
+
+export interface FdServerOptions extends FdSocketOptions {
+  /** Permission bits of the socket file; 0o660 by default. */
+  mode?: number;
+  /** Owner and group of the socket file (chown); unchanged by default. */
+  uid?: number;
+  gid?: number;
+  backlog?: number;
+}
+
+/**
+ * A listening UNIX SOCK_SEQPACKET socket at a path. Emits `connection`
+ * with an {@link FdSocket} per client; `peerCredentials()` tells who it is.
+ */
+export class FdServer extends EventEmitter implements Disposable {
+  readonly path: string;
+  readonly #owned: OwnedFd;
+  readonly #unix: Unix;
+  readonly #poller: InstanceType<Unix['Poller']>;
+  readonly #options: FdServerOptions;
+
+  private constructor(path: string, fd: number, binding: Binding, options: FdServerOptions) {
+    super();
+    this.path = path;
+    this.#unix = binding.unix;
+    this.#options = { ...options, binding };
+    this.#owned = new OwnedFd(fd, { binding }, { label: `fd server ${path}` });
+    this.#poller = new this.#unix.Poller(fd, () => this.#accept());
+    this.#poller.start(true, false);
+  }
+
+  /**
+   * Listens at `path`. A stale socket file left by a dead server is
+   * replaced; a live one is EADDRINUSE.
+   */
+  static listen(path: string, options: FdServerOptions = {}): FdServer {
+    validateString(path, 'path');
+    const binding = options.binding ?? defaultBinding();
+    removeStaleSocket(path, binding);
+    const fd = callSync('LISTEN', { path }, () => binding.unix.listen(path, options.backlog ?? 64));
+    try {
+      fs.chmodSync(path, options.mode ?? 0o660);
+      if (options.uid !== undefined || options.gid !== undefined) fs.chownSync(path, options.uid ?? -1, options.gid ?? -1);
+    } catch (err) {
+      binding.closeSync(fd);
+      fs.rmSync(path, { force: true });
+      throw err;
+    }
+    return new FdServer(path, fd, binding, options);
+  }
+
+  get closed(): boolean {
+    return this.#owned.closed;
+  }
+
+  /** Stops listening and removes the socket file. Connected sockets stay open. */
+  close(): void {
+    if (this.#owned.closed) return;
+    this.#poller.close();
+    this.#owned.close();
+    fs.rmSync(this.path, { force: true });
+    this.emit('close');
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #accept(): void {
+    while (!this.#owned.closed) {
+      let fd: number | null;
+      try {
+        fd = callSync('ACCEPT', { path: this.path }, () => this.#unix.accept(this.#owned.fd));
+      } catch (err) {
+        this.emit('error', err);
+        return;
+      }
+      if (fd === null) return;
+      this.emit('connection', new FdSocket(fd, this.#options));
+    }
+  }
+}
+
+function removeStaleSocket(path: string, binding: Binding): void {
+  let stat: fs.Stats;
+  try {
+    stat = fs.lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!stat.isSocket()) return; // let listen() fail with EADDRINUSE: not ours to delete
+  try {
+    binding.closeSync(binding.unix.connect(path));
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ECONNREFUSED') fs.rmSync(path, { force: true });
+  }
+}

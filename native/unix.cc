@@ -1,0 +1,287 @@
+// File descriptors over UNIX sockets (SCM_RIGHTS), for handing session fds
+// between processes. Sockets are SOCK_SEQPACKET: every message keeps its
+// boundaries and its own fds. All calls are non-blocking; readiness comes
+// from a Poller (uv_poll) so nothing waits on a thread.
+#include "unix.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <uv.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <vector>
+
+#include "call.h"
+
+namespace luo {
+namespace {
+
+constexpr int kSockFlags = SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK;
+// More than any message of ours carries; more arriving sets MSG_CTRUNC.
+constexpr size_t kMaxFds = 253;  // SCM_MAX_FD
+
+[[noreturn]] void ThrowErrno(Napi::Env env, int err, const char* syscall) { throw SystemError(env, err, syscall); }
+
+sockaddr_un Address(Napi::Env env, const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(addr.sun_path))
+    throw Napi::RangeError::New(env, "socket path must be 1..107 bytes");
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  return addr;
+}
+
+// socketpair() -> [fd, fd]
+Napi::Value SocketPair(const Napi::CallbackInfo& info) {
+  int fds[2];
+  if (::socketpair(AF_UNIX, kSockFlags, 0, fds) < 0) ThrowErrno(info.Env(), errno, "socketpair");
+  Napi::Array out = Napi::Array::New(info.Env(), 2);
+  out.Set(0u, fds[0]);
+  out.Set(1u, fds[1]);
+  return out;
+}
+
+// listen(path, backlog) -> fd
+Napi::Value Listen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  sockaddr_un addr = Address(env, StringArg(info, 0, "path"));
+  int backlog = IntArg(info, 1, "backlog");
+  int fd = ::socket(AF_UNIX, kSockFlags, 0);
+  if (fd < 0) ThrowErrno(env, errno, "socket");
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0 || ::listen(fd, backlog) < 0) {
+    int err = errno;
+    ::close(fd);
+    ThrowErrno(env, err, err == EADDRINUSE ? "bind" : "listen");
+  }
+  return Napi::Number::New(env, fd);
+}
+
+// connect(path) -> fd. A UNIX connect completes at once or fails (EAGAIN
+// when the listener's backlog is full), so it is safe on the JS thread.
+Napi::Value Connect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  sockaddr_un addr = Address(env, StringArg(info, 0, "path"));
+  int fd = ::socket(AF_UNIX, kSockFlags, 0);
+  if (fd < 0) ThrowErrno(env, errno, "socket");
+  if (RetryEintr([&] { return ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)); }) < 0) {
+    int err = errno;
+    ::close(fd);
+    ThrowErrno(env, err, "connect");
+  }
+  return Napi::Number::New(env, fd);
+}
+
+// accept(fd) -> fd, or null when no connection is waiting.
+Napi::Value Accept(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = RetryEintr([&] { return ::accept4(FdArg(info, 0, "fd"), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK); });
+  if (fd >= 0) return Napi::Number::New(env, fd);
+  if (errno == EAGAIN || errno == ECONNABORTED) return env.Null();
+  ThrowErrno(env, errno, "accept4");
+}
+
+// send(fd, payload, fds) -> true, or false when the socket buffer is full.
+// The fds ride on this one message only, so a retry can never send them twice.
+Napi::Value Send(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0, "fd");
+  if (!info[1].IsBuffer()) throw Napi::TypeError::New(env, "payload must be a Buffer");
+  Napi::Buffer<uint8_t> payload = info[1].As<Napi::Buffer<uint8_t>>();
+  if (payload.Length() == 0) throw Napi::RangeError::New(env, "payload must not be empty");
+  if (!info[2].IsArray()) throw Napi::TypeError::New(env, "fds must be an array");
+  Napi::Array list = info[2].As<Napi::Array>();
+  if (list.Length() > kMaxFds) throw Napi::RangeError::New(env, "too many fds for one message");
+  std::vector<int> fds;
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    int32_t v = Int32Value(env, list.Get(i), "fd");
+    if (v < 0) throw Napi::RangeError::New(env, "fds must be non-negative");
+    fds.push_back(v);
+  }
+
+  iovec iov{payload.Data(), payload.Length()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  std::vector<uint8_t> control(CMSG_SPACE(sizeof(int) * fds.size()));
+  if (!fds.empty()) {
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
+  }
+  if (RetryEintr([&] { return ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT); }) >= 0) return Napi::Boolean::New(env, true);
+  if (errno == EAGAIN) return Napi::Boolean::New(env, false);
+  ThrowErrno(env, errno, "sendmsg");
+}
+
+// receive(fd, maxPayload) -> null when nothing is waiting, else
+// { payload, fds, eof, truncated }. Fds arrive close-on-exec. When the
+// control data was cut (MSG_CTRUNC) the fds that did arrive are closed here
+// and `truncated` says so: a partial set is never handed out.
+Napi::Value Receive(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0, "fd");
+  int32_t max = IntArg(info, 1, "maxPayload");
+  if (max <= 0) throw Napi::RangeError::New(env, "maxPayload must be positive");
+  std::vector<uint8_t> buf(static_cast<size_t>(max));
+  std::vector<uint8_t> control(CMSG_SPACE(sizeof(int) * kMaxFds));
+  iovec iov{buf.data(), buf.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size();
+  ssize_t n = RetryEintr([&] { return ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT); });
+  if (n < 0) {
+    if (errno == EAGAIN) return env.Null();
+    ThrowErrno(env, errno, "recvmsg");
+  }
+  std::vector<int> fds;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; i++) {
+      int received;
+      std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      fds.push_back(received);
+    }
+  }
+  bool ctrunc = (msg.msg_flags & MSG_CTRUNC) != 0;
+  if (ctrunc) {
+    for (int f : fds) ::close(f);
+    fds.clear();
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("payload", Napi::Buffer<uint8_t>::Copy(env, buf.data(), static_cast<size_t>(n)));
+  Napi::Array list = Napi::Array::New(env, fds.size());
+  for (size_t i = 0; i < fds.size(); i++) list.Set(static_cast<uint32_t>(i), fds[i]);
+  out.Set("fds", list);
+  out.Set("eof", Napi::Boolean::New(env, n == 0 && fds.empty()));
+  out.Set("truncated", Napi::Boolean::New(env, ctrunc || (msg.msg_flags & MSG_TRUNC) != 0));
+  out.Set("fdsTruncated", Napi::Boolean::New(env, ctrunc));
+  return out;
+}
+
+// peerCredentials(fd) -> { pid, uid, gid } of the process that connected.
+Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  if (::getsockopt(FdArg(info, 0, "fd"), SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) ThrowErrno(env, errno, "getsockopt");
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("pid", cred.pid);
+  out.Set("uid", cred.uid);
+  out.Set("gid", cred.gid);
+  return out;
+}
+
+// Readiness of one fd from the event loop (uv_poll): calls back with
+// (readable, writable, hangup) until stopped. The handle is freed by
+// uv_close once libuv is done with it.
+class Poller : public Napi::ObjectWrap<Poller> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Poller",
+                       {InstanceMethod("start", &Poller::Start), InstanceMethod("stop", &Poller::Stop),
+                        InstanceMethod("close", &Poller::Close)});
+  }
+
+  explicit Poller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Poller>(info) {
+    Napi::Env env = info.Env();
+    int fd = FdArg(info, 0, "fd");
+    if (!info[1].IsFunction()) throw Napi::TypeError::New(env, "callback must be a function");
+    callback_ = Napi::Persistent(info[1].As<Napi::Function>());
+    context_ = std::make_unique<Napi::AsyncContext>(env, "liveupdate:poll");
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok) throw Napi::Error::New(env, "no event loop");
+    handle_ = new uv_poll_t;
+    int err = uv_poll_init(loop, handle_, fd);
+    if (err < 0) {
+      delete handle_;
+      handle_ = nullptr;
+      throw Napi::Error::New(env, std::string("uv_poll_init: ") + uv_strerror(err));
+    }
+    handle_->data = this;
+  }
+
+  ~Poller() override { Release(); }
+
+ private:
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    if (!handle_) throw Napi::Error::New(info.Env(), "poller is closed");
+    int events = 0;
+    if (info[0].ToBoolean()) events |= UV_READABLE | UV_DISCONNECT;
+    if (info[1].ToBoolean()) events |= UV_WRITABLE;
+    int err = uv_poll_start(handle_, events, OnEvent);
+    if (err < 0) throw Napi::Error::New(info.Env(), std::string("uv_poll_start: ") + uv_strerror(err));
+    if (!active_) Ref();  // keeps this object (and so the handle) alive while polling
+    active_ = true;
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    if (handle_) uv_poll_stop(handle_);
+    Unref_();
+    return info.Env().Undefined();
+  }
+
+  // Stops polling for good; the fd itself stays open (its owner closes it).
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Unref_();
+    Release();
+    return info.Env().Undefined();
+  }
+
+  void Unref_() {
+    if (active_) Unref();
+    active_ = false;
+  }
+
+  void Release() {
+    if (!handle_) return;
+    uv_poll_stop(handle_);
+    handle_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    handle_ = nullptr;
+  }
+
+  static void OnEvent(uv_poll_t* handle, int status, int events) {
+    auto* self = static_cast<Poller*>(handle->data);
+    if (!self) return;
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    bool failed = status < 0;
+    self->callback_.MakeCallback(env.Global(),
+                                 {Napi::Boolean::New(env, failed || (events & UV_READABLE)),
+                                  Napi::Boolean::New(env, !failed && (events & UV_WRITABLE)),
+                                  Napi::Boolean::New(env, failed || (events & UV_DISCONNECT))},
+                                 *self->context_);
+  }
+
+  Napi::FunctionReference callback_;
+  std::unique_ptr<Napi::AsyncContext> context_;
+  uv_poll_t* handle_ = nullptr;
+  bool active_ = false;
+};
+
+}  // namespace
+
+void InitUnix(Napi::Env env, Napi::Object exports) {
+  Napi::Object unix = Napi::Object::New(env);
+  unix.Set("socketPair", Napi::Function::New<SocketPair>(env, "socketPair"));
+  unix.Set("listen", Napi::Function::New<Listen>(env, "listen"));
+  unix.Set("connect", Napi::Function::New<Connect>(env, "connect"));
+  unix.Set("accept", Napi::Function::New<Accept>(env, "accept"));
+  unix.Set("send", Napi::Function::New<Send>(env, "send"));
+  unix.Set("receive", Napi::Function::New<Receive>(env, "receive"));
+  unix.Set("peerCredentials", Napi::Function::New<PeerCredentials>(env, "peerCredentials"));
+  unix.Set("Poller", Poller::Define(env));
+  exports.Set("unix", unix);
+}
+
+}  // namespace luo

@@ -1,0 +1,190 @@
+// Fds over UNIX sockets (SCM_RIGHTS) between real processes, on the host.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, describe, expect, test } from 'vitest';
+import { FdServer, FdSocket, Memfd } from '../../lib/index';
+
+const dist = path.resolve(__dirname, '../../dist/index.js');
+const openFds = () => fs.readdirSync('/proc/self/fd').length;
+const text = (fd: number) => {
+  const buf = Buffer.alloc(fs.fstatSync(fd).size);
+  fs.readSync(fd, buf, 0, buf.length, 0);
+  return buf.toString();
+};
+const cleanup: Array<{ close(): void }> = [];
+afterEach(() => cleanup.splice(0).forEach((c) => c.close()));
+const track = <T extends { close(): void }>(x: T) => (cleanup.push(x), x);
+
+describe('a socket pair', () => {
+  test('carries a payload and a memfd; the receiver owns its own fd', async () => {
+    const [a, b] = FdSocket.pair().map(track) as [FdSocket, FdSocket];
+    using m = Memfd.createSync('shared');
+    fs.writeSync(m.fd, 'guest ram');
+    await a.send('take this', [m]);
+    const { payload, fds } = await b.receive();
+    expect(payload.toString()).toBe('take this');
+    expect(fds).toHaveLength(1);
+    using got = Memfd.from(fds[0]!);
+    expect(got.fd).not.toBe(m.fd);
+    expect(text(got.fd)).toBe('guest ram');
+  });
+
+  test('keeps message boundaries and order, with fds on the right message', async () => {
+    const [a, b] = FdSocket.pair().map(track) as [FdSocket, FdSocket];
+    using m1 = Memfd.createSync('one');
+    using m2 = Memfd.createSync('two');
+    fs.writeSync(m1.fd, '1');
+    fs.writeSync(m2.fd, '2');
+    await Promise.all([a.send('first', [m1]), a.send('none'), a.send('second', [m1, m2])]);
+    const got = [await b.receive(), await b.receive(), await b.receive()];
+    expect(got.map((g) => g.payload.toString())).toEqual(['first', 'none', 'second']);
+    expect(got.map((g) => g.fds.map((f) => text(f.fd)))).toEqual([['1'], [], ['1', '2']]);
+    for (const g of got) for (const f of g.fds) f.close();
+  });
+
+  test('delivers to `message` listeners too', async () => {
+    const [a, b] = FdSocket.pair().map(track) as [FdSocket, FdSocket];
+    const got = new Promise<string>((resolve) => b.once('message', (m) => resolve(m.payload.toString())));
+    await a.send('event');
+    expect(await got).toBe('event');
+  });
+
+  test('sending and receiving many fds leaks none', async () => {
+    const before = openFds();
+    {
+      const [a, b] = FdSocket.pair();
+      for (let i = 0; i < 50; i++) {
+        using m = Memfd.createSync(`m${i}`);
+        await a.send('x', [m, m, m]);
+        const { fds } = await b.receive();
+        for (const f of fds) f.close();
+      }
+      a.close();
+      b.close();
+    }
+    expect(openFds()).toBe(before);
+  });
+
+  test('unread messages stay in the kernel, which closes their fds with the socket', async () => {
+    using m = Memfd.createSync('unread');
+    const before = openFds();
+    const [a, b] = FdSocket.pair();
+    await a.send('nobody reads this', [m]);
+    b.close();
+    a.close();
+    expect(openFds()).toBe(before);
+  });
+
+  test('a peer that hangs up ends pending receives; sending to it is EPIPE', async () => {
+    const [a, b] = FdSocket.pair();
+    track(a);
+    const pending = a.receive();
+    b.close();
+    await expect(pending).rejects.toMatchObject({ code: 'ERR_SOCKET_CLOSED' });
+    await expect(a.send('late')).rejects.toMatchObject({ code: 'EPIPE', operation: 'SENDMSG', message: expect.stringMatching(/^EPIPE: the peer closed the socket/) });
+  });
+
+  test('an empty payload and non-fds are refused before any syscall', () => {
+    const [a] = FdSocket.pair().map(track) as [FdSocket, FdSocket];
+    expect(() => a.send('')).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => a.send('x', ['3' as never])).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+  });
+
+  test('a message longer than maxPayload is an error, and its fds are closed', async () => {
+    const [a, b] = FdSocket.pair({ maxPayload: 4 }).map(track) as [FdSocket, FdSocket];
+    using m = Memfd.createSync('big');
+    const before = openFds();
+    await a.send('too long', [m]);
+    await expect(b.receive()).rejects.toMatchObject({ code: 'ERR_MESSAGE_TOO_LARGE' });
+    expect(openFds()).toBe(before);
+  });
+});
+
+describe('between processes', () => {
+  test('a child gets a memfd through an inherited socket, writes to it and sends its own back', async () => {
+    const [mine, theirs] = FdSocket.pair().map(track) as [FdSocket, FdSocket];
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        `
+        const fs = require('node:fs');
+        const { FdSocket, Memfd } = require(${JSON.stringify(dist)});
+        const s = new FdSocket(3);
+        s.receive().then(async ({ payload, fds }) => {
+          fs.writeSync(fds[0].fd, 'written by the child');
+          const own = Memfd.createSync('from-child');
+          fs.writeSync(own.fd, 'pid ' + process.pid);
+          await s.send('done:' + payload, [own]);
+          s.close();
+        });
+      `,
+      ],
+      { stdio: ['ignore', 'inherit', 'inherit', theirs.fd] },
+    );
+    theirs.close();
+    using m = Memfd.createSync('for-child', { size: 0 });
+    await mine.send('hello', [m]);
+    const reply = await mine.receive();
+    expect(reply.payload.toString()).toBe('done:hello');
+    expect(text(m.fd)).toBe('written by the child');
+    using fromChild = Memfd.from(reply.fds[0]!);
+    expect(text(fromChild.fd)).toBe(`pid ${child.pid}`);
+    await new Promise((resolve) => child.once('exit', resolve));
+  });
+
+  test('a server at a path sees who connects (SO_PEERCRED) and hands out fds', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'liveupdate-sock-'));
+    const socketPath = path.join(dir, 'broker.sock');
+    const server = track(FdServer.listen(socketPath, { mode: 0o600 }));
+    expect(fs.statSync(socketPath).mode & 0o777).toBe(0o600);
+    server.on('connection', async (client: FdSocket) => {
+      track(client);
+      const cred = client.peerCredentials();
+      using m = Memfd.createSync('for-client');
+      fs.writeSync(m.fd, JSON.stringify(cred));
+      await client.send('yours', [m]);
+    });
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        `
+        const fs = require('node:fs');
+        const { FdSocket } = require(${JSON.stringify(dist)});
+        const s = FdSocket.connect(${JSON.stringify(socketPath)});
+        s.receive().then(({ fds }) => {
+          const buf = Buffer.alloc(fs.fstatSync(fds[0].fd).size);
+          fs.readSync(fds[0].fd, buf, 0, buf.length, 0);
+          process.stdout.write(buf);
+          s.close();
+        });
+      `,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    await new Promise((resolve) => child.once('exit', resolve));
+    expect(JSON.parse(out)).toEqual({ pid: child.pid, uid: process.getuid!(), gid: process.getgid!() });
+    server.close();
+    expect(fs.existsSync(socketPath)).toBe(false);
+  });
+
+  test('connecting where nothing listens says so', () => {
+    expect(() => FdSocket.connect('/nonexistent/broker.sock')).toThrow(
+      expect.objectContaining({ code: 'ENOENT', operation: 'CONNECT', message: "ENOENT: nothing listens at /nonexistent/broker.sock, connect '/nonexistent/broker.sock'" }),
+    );
+  });
+
+  test('a stale socket file is replaced; a live server is EADDRINUSE', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'liveupdate-sock-'));
+    const socketPath = path.join(dir, 's.sock');
+    const first = FdServer.listen(socketPath);
+    expect(() => FdServer.listen(socketPath)).toThrow(expect.objectContaining({ code: 'EADDRINUSE' }));
+    first.close();
+    track(FdServer.listen(socketPath));
+  });
+});
