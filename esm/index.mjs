@@ -15,4 +15,9 @@ export const {
   findHolders,
   FdSocket,
   FdServer,
+  LiveUpdateBroker,
+  LiveUpdateClient,
+  BrokerError,
+  DEFAULT_BROKER_SOCKET,
+  kernelSessionName,
 } = cjs;

@@ -138,12 +138,13 @@ export class LiveUpdateError extends Error {
   readonly operation: Operation;
   /** The C library's description of the errno. */
   readonly description: string;
-  readonly path?: string;
-  readonly session?: string;
-  readonly token?: bigint;
-  readonly fd?: number;
+  // `declare`: only present when known, so printed errors show no undefined fields.
+  declare readonly path?: string;
+  declare readonly session?: string;
+  declare readonly token?: bigint;
+  declare readonly fd?: number;
   /** For EBUSY on open: the process holding the device, when /proc shows it. */
-  holder?: { pid: number; command: string };
+  declare holder?: { pid: number; command: string };
 
   /**
    * @param errno negative, as Node reports it
@@ -166,10 +167,11 @@ export class LiveUpdateError extends Error {
     this.syscall = syscall;
     this.operation = operation;
     this.description = description;
-    if (context.path !== undefined) this.path = context.path;
-    if (context.session !== undefined) this.session = context.session;
-    if (context.token !== undefined) this.token = context.token;
-    if (context.fd !== undefined) this.fd = context.fd;
+    const self = this as { -readonly [K in keyof LiveUpdateError]: LiveUpdateError[K] };
+    if (context.path !== undefined) self.path = context.path;
+    if (context.session !== undefined) self.session = context.session;
+    if (context.token !== undefined) self.token = context.token;
+    if (context.fd !== undefined) self.fd = context.fd;
   }
 }
 

@@ -190,8 +190,12 @@ export class FdSocket extends EventEmitter implements Disposable {
       try {
         raw = callSync('RECVMSG', { fd }, () => this.#unix.receive(fd, this.#maxPayload));
       } catch (err) {
-        this.#fail(err);
-        return;
+        // A peer that closed with our messages unread resets the connection: it is gone all the same.
+        if ((err as { code?: string }).code !== 'ECONNRESET') {
+          this.#fail(err);
+          return;
+        }
+        raw = { payload: Buffer.alloc(0), fds: [], eof: true, truncated: false, fdsTruncated: false };
       }
       if (!raw) return;
       if (raw.eof) {

@@ -1,5 +1,6 @@
 import { LiveUpdateError } from '../errors';
 import { CliError, EXIT, type Io, realIo } from './io';
+import { daemonCommand } from './daemon';
 import { kexecCommand } from './kexec';
 import { selftest } from './selftest';
 import { sessions } from './sessions';
@@ -16,6 +17,7 @@ Commands:
   kexec      load, unload or execute the next kernel (the live update itself)
   selftest   the kernel's LUO selftests, ported to this library, in two stages
   vm         run a script across a real live update in a QEMU VM
+  daemon     the live update broker that hands sessions to other processes
 
 Run \`liveupdate COMMAND --help\` for a command's options.
 `;
@@ -26,6 +28,7 @@ const COMMANDS: Record<string, (args: string[], io: Io) => Promise<number>> = {
   kexec: kexecCommand,
   selftest,
   vm: vmCommand,
+  daemon: daemonCommand,
 };
 
 /** Runs the command line; returns the exit status. Expected failures print one line, no stack. */

@@ -9,6 +9,7 @@ import type { TestProject } from 'vitest/node';
 import { spawnSync } from 'node:child_process';
 import { buildKernelSelftests, cacheRoot, duration, ensureHostPackages, ensureKernel, runVm, stderrReporter } from '../../lib/vm/index';
 import type { GuestResult } from '../guest/harness.mjs';
+import type { BrokerStep } from '../guest/broker.mjs';
 import type { OperatorStep } from '../guest/operator.mjs';
 import type { ParityLine } from '../guest/parity.mjs';
 
@@ -41,6 +42,8 @@ declare module 'vitest' {
     vmSelftest: CliRun;
     /** The operator's flow through the command (test/guest/operator.mts). */
     operator: VmRun & { steps: OperatorStep[] };
+    /** The broker with clients of several uids (test/guest/broker.mts). */
+    broker: VmRun & { steps: BrokerStep[] };
   }
 }
 
@@ -87,6 +90,9 @@ export default async function setup(project: TestProject): Promise<void> {
 
   const operator = await boot('an operator driving the liveupdate command', 'build-test/guest/operator.mjs');
   project.provide('operator', { ...operator, steps: readJsonLines<OperatorStep>(path.join(operator.outDir, 'operator.jsonl')) });
+
+  const broker = await boot('the broker with clients of three uids', 'build-test/guest/broker.mjs');
+  project.provide('broker', { ...broker, steps: readJsonLines<BrokerStep>(path.join(broker.outDir, 'broker.jsonl')) });
 
   report('running `liveupdate vm run examples/keep-guest-ram.mjs`\n');
   const cli = spawnSync(process.execPath, [path.join(root, 'bin/liveupdate.js'), 'vm', 'run', 'examples/keep-guest-ram.mjs'], {

@@ -1,0 +1,164 @@
+import type { OwnedFd } from '../owned-fd';
+import { Session } from '../session';
+import { FdSocket } from '../unix-socket';
+import { DEFAULT_BROKER_SOCKET } from './daemon';
+import { MAX_MESSAGE, type Peer, type Reply, type SessionInfo, encode } from './protocol';
+
+/** A refusal from the broker: `code` says what kind ('ENOENT', 'EACCES', 'EPERM', …). */
+export class BrokerError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly notReady?: Peer[],
+  ) {
+    super(`${code}: ${message}`);
+    this.name = 'BrokerError';
+  }
+}
+
+interface Pending {
+  resolve: (reply: { reply: Reply; fds: OwnedFd[] }) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * A process's connection to the live update broker (`liveupdate daemon`):
+ * sessions in the client's own namespace (its uid), and the prepare
+ * barrier before a live update.
+ */
+export class LiveUpdateClient implements Disposable {
+  readonly #socket: FdSocket;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #onPrepare?: () => unknown;
+  #refusal?: BrokerError;
+  /** Why the connection is over, once it is. */
+  #gone?: unknown;
+
+  private constructor(socket: FdSocket) {
+    this.#socket = socket;
+    socket.on('message', ({ payload, fds }) => this.#onMessage(payload, fds));
+    socket.on('end', () => this.#fail(this.#refusal ?? new BrokerError('ECONNRESET', 'the broker closed the connection')));
+    socket.on('error', (err) => this.#fail(err));
+  }
+
+  /** Connects to the broker's socket. */
+  static connect(path: string = DEFAULT_BROKER_SOCKET): LiveUpdateClient {
+    return new LiveUpdateClient(FdSocket.connect(path, { maxPayload: MAX_MESSAGE }));
+  }
+
+  /** Creates an outgoing session under `name` (your namespace); preserve your files in it. */
+  async createSession(name: string): Promise<Session> {
+    const { fds } = await this.#request({ op: 'create', name });
+    return new Session(fds[0]!, { direction: 'outgoing' });
+  }
+
+  /** After a live update: your session `name`, incoming. Before one: another reference to your outgoing one. */
+  async retrieveSession(name: string): Promise<Session> {
+    const { reply, fds } = await this.#request({ op: 'retrieve', name });
+    const state = reply.ok ? reply.session?.state : undefined;
+    return new Session(fds[0]!, { direction: state === 'outgoing' ? 'outgoing' : 'incoming' });
+  }
+
+  /** Your sessions the broker knows. */
+  async listSessions(): Promise<SessionInfo[]> {
+    const { reply } = await this.#request({ op: 'list' });
+    return (reply.ok && reply.sessions) || [];
+  }
+
+  /** Tells the broker to let go of your outgoing session `name` (its files are unpreserved unless you hold it). */
+  async releaseSession(name: string): Promise<void> {
+    await this.#request({ op: 'release', name });
+  }
+
+  /** Hands a session you hold back to a restarted broker, so it is kept and recorded again. */
+  async adoptSession(name: string, session: Session): Promise<void> {
+    await this.#request({ op: 'adopt', name }, [session]);
+  }
+
+  /**
+   * Called when the broker announces a live update; preserve what you
+   * must in it. When it returns (or its Promise resolves) the broker is
+   * told you are ready.
+   */
+  onPrepare(handler: () => unknown): void {
+    this.#onPrepare = handler;
+  }
+
+  /** Root only: run the barrier and live-update into `kernel`. Rejects with EBUSY naming who is not ready, unless `force`. */
+  async requestKexec(options: { kernel: string; cmdline?: string; force?: boolean; timeoutMs?: number }): Promise<void> {
+    await this.#request({ op: 'kexec', ...options });
+  }
+
+  close(): void {
+    this.#socket.close();
+    this.#fail(new BrokerError('ECONNRESET', 'the client was closed'));
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #request(body: Record<string, unknown>, fds: Array<{ fd: number }> = []) {
+    const id = this.#nextId++;
+    return new Promise<{ reply: Reply; fds: OwnedFd[] }>((resolve, reject) => {
+      if (this.#gone) return reject(this.#gone);
+      this.#pending.set(id, { resolve, reject });
+      this.#socket.send(encode({ id, ...body } as never), fds).catch((err) => {
+        // A broker that hung up may have said why first (a refusal still to
+        // be read): the end of the stream rejects this request with that.
+        if (!this.#gone && ['EPIPE', 'ECONNRESET'].includes((err as { code?: string }).code ?? '')) return;
+        this.#pending.delete(id);
+        reject(this.#gone ?? err);
+      });
+    }).then(({ reply, fds: got }) => {
+      if (!reply.ok) {
+        for (const f of got) f.close();
+        throw new BrokerError(reply.error.code, reply.error.message, reply.error.notReady);
+      }
+      return { reply, fds: got };
+    });
+  }
+
+  #onMessage(payload: Buffer, fds: OwnedFd[]): void {
+    let message: Reply | { event: string };
+    try {
+      message = JSON.parse(payload.toString());
+    } catch {
+      for (const f of fds) f.close();
+      return;
+    }
+    if ('event' in message) {
+      for (const f of fds) f.close();
+      if (message.event === 'prepare') void this.#prepare();
+      return;
+    }
+    const pending = message.id === null ? undefined : this.#pending.get(message.id);
+    if (!pending) {
+      for (const f of fds) f.close();
+      // A reply to no request: the broker refusing the connection itself.
+      if (!message.ok && message.error.code === 'EACCES') {
+        this.#refusal = new BrokerError(message.error.code, message.error.message);
+        this.#socket.close();
+        this.#fail(this.#refusal);
+      }
+      return;
+    }
+    this.#pending.delete(message.id!);
+    pending.resolve({ reply: message, fds });
+  }
+
+  async #prepare(): Promise<void> {
+    try {
+      await this.#onPrepare?.();
+    } finally {
+      await this.#request({ op: 'ready' }).catch(() => {});
+    }
+  }
+
+  #fail(err: unknown): void {
+    this.#gone ??= err;
+    for (const p of this.#pending.values()) p.reject(err);
+    this.#pending.clear();
+  }
+}

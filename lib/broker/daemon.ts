@@ -1,0 +1,374 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { type Kexec, kexec as realKexec } from '../kexec';
+import { DEFAULT_DEVICE_PATH, LiveUpdate } from '../liveupdate';
+import { Memfd } from '../memfd';
+import type { OwnedFd } from '../owned-fd';
+import { Session } from '../session';
+import { type FdMessage, FdServer, type FdSocket, type PeerCredentials } from '../unix-socket';
+import {
+  MAX_MESSAGE,
+  type Peer,
+  ProtocolError,
+  RECORD_SESSION,
+  type Reply,
+  type Request,
+  type SessionInfo,
+  encode,
+  kernelSessionName,
+  parseRequest,
+} from './protocol';
+
+/** Where the broker listens unless told otherwise. */
+export const DEFAULT_BROKER_SOCKET = '/run/liveupdate/broker.sock';
+
+export interface BrokerOptions {
+  socketPath?: string;
+  devicePath?: string;
+  /** Permission bits of the socket file; 0o660 by default. */
+  mode?: number;
+  /** Owner and group of the socket file. */
+  uid?: number;
+  gid?: number;
+  /** Who may use the broker besides root and the broker's own uid. */
+  allowUids?: number[];
+  /** Members of these groups (primary or supplementary) may use it too. */
+  allowGids?: number[];
+  /** How long the prepare barrier waits for clients by default. */
+  barrierTimeoutMs?: number;
+  /** Where lines about what the broker does go; nowhere by default. */
+  log?: (line: string) => void;
+  kexec?: Kexec;
+  /** Where /proc is, for supplementary groups. */
+  procRoot?: string;
+}
+
+interface Entry {
+  uid: number;
+  name: string;
+  kernelName: string;
+  state: SessionInfo['state'];
+  /** The broker's own reference, held until the kexec (outgoing sessions). */
+  session?: Session;
+}
+
+interface Client {
+  socket: FdSocket;
+  peer: PeerCredentials;
+  ready: boolean;
+}
+
+interface RecordFile {
+  version: 1;
+  sessions: Array<{ uid: number; name: string; kernelName: string }>;
+}
+
+/**
+ * The one process that owns /dev/liveupdate ("luod"): creates and
+ * retrieves sessions for clients over a UNIX socket, each client confined
+ * to its own uid's names, and runs the prepare barrier before a live update.
+ *
+ * Policy: the broker holds every outgoing session it created until the
+ * kexec, also when the client that asked for it has gone; the client (same
+ * uid) can get it again with `retrieve`, or drop it with `release`. If the
+ * broker itself restarts before the kexec, the sessions only it held are
+ * gone (closing an outgoing session unpreserves it); sessions a client
+ * still holds survive, and the client hands them back with `adopt`.
+ * Which session belongs to whom is kept in a memfd in the broker's own
+ * session (`luod-record`), written at the kexec and read by the next broker.
+ */
+export class LiveUpdateBroker {
+  readonly socketPath: string;
+  readonly #lu: LiveUpdate;
+  readonly #server: FdServer;
+  readonly #entries = new Map<string, Entry>();
+  readonly #clients = new Set<Client>();
+  readonly #options: BrokerOptions;
+  #record?: Session;
+  #barrier?: { done: () => void };
+
+  private constructor(lu: LiveUpdate, server: FdServer, options: BrokerOptions) {
+    this.#lu = lu;
+    this.#server = server;
+    this.socketPath = server.path;
+    this.#options = options;
+    server.on('connection', (socket: FdSocket) => this.#accept(socket));
+  }
+
+  /** Opens the device, takes over the previous broker's record (after a live update) and listens. */
+  static start(options: BrokerOptions = {}): LiveUpdateBroker {
+    const lu = LiveUpdate.openSync(options.devicePath ?? DEFAULT_DEVICE_PATH);
+    const socketPath = options.socketPath ?? DEFAULT_BROKER_SOCKET;
+    let broker: LiveUpdateBroker;
+    try {
+      const incoming = readRecord(lu);
+      fs.mkdirSync(path.dirname(socketPath), { recursive: true });
+      const server = FdServer.listen(socketPath, { mode: options.mode ?? 0o660, uid: options.uid, gid: options.gid, maxPayload: MAX_MESSAGE });
+      broker = new LiveUpdateBroker(lu, server, options);
+      for (const r of incoming) broker.#entries.set(r.kernelName, { ...r, state: 'incoming' });
+    } catch (err) {
+      lu.close();
+      throw err;
+    }
+    broker.#log(`listening on ${socketPath}; ${broker.#entries.size} sessions handed over by the previous kernel`);
+    return broker;
+  }
+
+  /** Every session the broker knows, for every uid. */
+  sessions(): Array<SessionInfo & { uid: number }> {
+    return [...this.#entries.values()].map((e) => ({ uid: e.uid, name: e.name, kernelName: e.kernelName, state: e.state }));
+  }
+
+  /**
+   * Tells every connected client a live update is coming and waits until
+   * each has answered `ready`, or `timeoutMs` passed. Returns who did not.
+   */
+  async prepare(timeoutMs = this.#options.barrierTimeoutMs ?? 30_000): Promise<Peer[]> {
+    for (const c of this.#clients) c.ready = false;
+    const waiting = new Promise<void>((resolve) => {
+      this.#barrier = { done: resolve };
+    });
+    for (const c of this.#clients) this.#send(c, { event: 'prepare' });
+    this.#checkBarrier();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([waiting, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+    return [...this.#clients].filter((c) => !c.ready).map((c) => ({ pid: c.peer.pid, uid: c.peer.uid }));
+  }
+
+  /**
+   * The live update: runs the barrier, refuses if a client is not ready
+   * (unless `force`), writes the record, loads the kernel and reboots into
+   * it. Resolves only if it refused; otherwise the machine is gone.
+   */
+  async kexec(options: { kernel: string; cmdline?: string; force?: boolean; timeoutMs?: number }): Promise<Peer[]> {
+    const notReady = await this.prepare(options.timeoutMs);
+    if (notReady.length > 0 && !options.force) return notReady;
+    this.writeRecord();
+    const k = this.#options.kexec ?? realKexec;
+    await k.load({ kernel: options.kernel, cmdline: options.cmdline });
+    this.#log(`rebooting into ${options.kernel} holding ${this.#entries.size} client sessions`);
+    setImmediate(() => k.rebootSync());
+    return notReady;
+  }
+
+  /** Writes who owns which outgoing session into the broker's own preserved session. */
+  writeRecord(): void {
+    this.#record?.close();
+    const record: RecordFile = {
+      version: 1,
+      sessions: [...this.#entries.values()].filter((e) => e.state === 'outgoing').map(({ uid, name, kernelName }) => ({ uid, name, kernelName })),
+    };
+    const session = this.#lu.createSessionSync(RECORD_SESSION);
+    using memfd = Memfd.createSync(RECORD_SESSION);
+    fs.writeSync(memfd.fd, JSON.stringify(record));
+    session.preserveSync(memfd, 0);
+    this.#record = session;
+  }
+
+  /** Stops serving and closes everything, the sessions it holds included (which unpreserves them). */
+  close(): void {
+    this.#server.close();
+    for (const c of this.#clients) c.socket.close();
+    for (const e of this.#entries.values()) e.session?.close();
+    this.#record?.close();
+    this.#lu.close();
+  }
+
+  #accept(socket: FdSocket): void {
+    let peer: PeerCredentials;
+    try {
+      peer = socket.peerCredentials();
+    } catch {
+      socket.close();
+      return;
+    }
+    if (!this.#allowed(peer)) {
+      this.#log(`refused pid ${peer.pid} uid ${peer.uid}: not allowed`);
+      // Read (and drop) what it sends until it hangs up: closing on unread
+      // data would reset the connection and lose the refusal on the way.
+      socket.on('message', ({ fds }: FdMessage) => fds.forEach((f) => f.close()));
+      socket.on('error', () => {});
+      const timer = setTimeout(() => socket.close(), 5000);
+      socket.on('end', () => {
+        clearTimeout(timer);
+        socket.close();
+      });
+      void socket.send(encode({ id: null, ok: false, error: { code: 'EACCES', message: `uid ${peer.uid} may not use this live update broker` } }));
+      return;
+    }
+    const client: Client = { socket, peer, ready: false };
+    this.#clients.add(client);
+    socket.on('message', ({ payload, fds }) => this.#handle(client, payload, fds));
+    socket.on('error', (err: Error & { code?: string }) => {
+      this.#send(client, { id: null, ok: false, error: { code: err.code === 'ERR_MESSAGE_TOO_LARGE' ? 'EMSGSIZE' : 'EPROTO', message: err.message } });
+    });
+    const gone = () => {
+      this.#clients.delete(client);
+      socket.close();
+      this.#checkBarrier();
+    };
+    socket.on('end', gone);
+    if (this.#barrier) this.#send(client, { event: 'prepare' });
+  }
+
+  #handle(client: Client, payload: Buffer, fds: OwnedFd[]): void {
+    let request: Request;
+    try {
+      request = parseRequest(payload);
+    } catch (err) {
+      for (const f of fds) f.close();
+      this.#reply(client, null, err);
+      return;
+    }
+    try {
+      const expectsFd = request.op === 'adopt';
+      if (fds.length !== (expectsFd ? 1 : 0)) throw new ProtocolError(`${request.op} takes ${expectsFd ? 'one fd' : 'no fds'}, got ${fds.length}`, 'EINVAL');
+      this.#dispatch(client, request, fds[0]);
+    } catch (err) {
+      for (const f of fds) if (!f.closed) f.close();
+      this.#reply(client, request.id, err);
+    }
+  }
+
+  #dispatch(client: Client, request: Request, fd?: OwnedFd): void {
+    const { uid } = client.peer;
+    switch (request.op) {
+      case 'create': {
+        const kernelName = kernelSessionName(uid, request.name);
+        if (this.#entries.has(kernelName)) throw new ProtocolError(`you already have a session named ${JSON.stringify(request.name)}`, 'EEXIST');
+        const session = this.#lu.createSessionSync(kernelName);
+        const entry: Entry = { uid, name: request.name, kernelName, state: 'outgoing', session };
+        this.#entries.set(kernelName, entry);
+        this.#log(`uid ${uid} created ${JSON.stringify(request.name)} (${kernelName})`);
+        this.#send(client, { id: request.id, ok: true, session: info(entry) }, [session]);
+        return;
+      }
+      case 'retrieve': {
+        const entry = this.#own(uid, request.name);
+        if (entry.state === 'handed-out') throw new ProtocolError(`session ${JSON.stringify(request.name)} was already retrieved`, 'EINVAL');
+        if (entry.state === 'outgoing') {
+          // Same kernel: another reference to the session the broker holds.
+          this.#send(client, { id: request.id, ok: true, session: info(entry) }, [entry.session!]);
+          return;
+        }
+        const session = this.#lu.retrieveSessionSync(entry.kernelName);
+        entry.state = 'handed-out';
+        this.#log(`uid ${uid} retrieved ${JSON.stringify(request.name)}`);
+        // The client's reference keeps the session; ours goes once sent.
+        void this.#send(client, { id: request.id, ok: true, session: info(entry) }, [session]).finally(() => session.close());
+        return;
+      }
+      case 'release': {
+        const entry = this.#own(uid, request.name);
+        entry.session?.close();
+        this.#entries.delete(entry.kernelName);
+        this.#send(client, { id: request.id, ok: true });
+        return;
+      }
+      case 'adopt': {
+        const kernelName = kernelSessionName(uid, request.name);
+        const session = new Session(fd!, { direction: 'outgoing' });
+        if (session.name !== kernelName) {
+          session.close(); // only our reference: the client's own keeps its session
+          throw new ProtocolError(`that session is not your ${JSON.stringify(request.name)}`, 'EPERM');
+        }
+        const existing = this.#entries.get(kernelName);
+        if (existing?.session) session.close();
+        else this.#entries.set(kernelName, { uid, name: request.name, kernelName, state: 'outgoing', session });
+        this.#send(client, { id: request.id, ok: true, session: info(this.#entries.get(kernelName)!) });
+        return;
+      }
+      case 'list':
+        this.#send(client, { id: request.id, ok: true, sessions: [...this.#entries.values()].filter((e) => e.uid === uid).map(info) });
+        return;
+      case 'ready':
+        client.ready = true;
+        this.#checkBarrier();
+        this.#send(client, { id: request.id, ok: true });
+        return;
+      case 'kexec': {
+        if (uid !== 0) throw new ProtocolError('only root may trigger a live update', 'EPERM');
+        void this.kexec(request).then(
+          (notReady) => {
+            if (notReady.length > 0 && !request.force) {
+              const who = notReady.map((p) => `pid ${p.pid} (uid ${p.uid})`).join(', ');
+              this.#send(client, { id: request.id, ok: false, error: { code: 'EBUSY', message: `not ready: ${who}; pass force to go ahead`, notReady } });
+            } else this.#send(client, { id: request.id, ok: true, notReady });
+          },
+          (err) => this.#reply(client, request.id, err),
+        );
+        return;
+      }
+    }
+  }
+
+  #own(uid: number, name: string): Entry {
+    const entry = this.#entries.get(kernelSessionName(uid, name));
+    if (!entry || entry.uid !== uid) throw new ProtocolError(`you have no session named ${JSON.stringify(name)}`, 'ENOENT');
+    return entry;
+  }
+
+  #allowed(peer: PeerCredentials): boolean {
+    const { allowUids = [], allowGids = [] } = this.#options;
+    if (peer.uid === 0 || peer.uid === process.getuid?.() || allowUids.includes(peer.uid)) return true;
+    if (allowGids.includes(peer.gid)) return true;
+    return groupsOf(peer.pid, this.#options.procRoot ?? '/proc').some((g) => allowGids.includes(g));
+  }
+
+  #checkBarrier(): void {
+    if (this.#barrier && [...this.#clients].every((c) => c.ready)) {
+      this.#barrier.done();
+      this.#barrier = undefined;
+    }
+  }
+
+  #reply(client: Client, id: number | null, err: unknown): void {
+    const e = err as { code?: string; message?: string };
+    this.#send(client, { id, ok: false, error: { code: e.code ?? 'EIO', message: e.message ?? String(err) } });
+  }
+
+  #send(client: Client, message: Reply | { event: 'prepare' }, fds: Array<{ fd: number }> = []): Promise<void> {
+    if (client.socket.closed) return Promise.resolve();
+    return client.socket.send(encode(message), fds).catch(() => {
+      // The client is gone; its end of the socket is cleaned up on 'end'.
+    });
+  }
+
+  #log(line: string): void {
+    this.#options.log?.(line);
+  }
+}
+
+function info(e: Entry): SessionInfo {
+  return { name: e.name, kernelName: e.kernelName, state: e.state };
+}
+
+function readRecord(lu: LiveUpdate): RecordFile['sessions'] {
+  let session: Session;
+  try {
+    session = lu.retrieveSessionSync(RECORD_SESSION);
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ENOENT') return [];
+    throw err;
+  }
+  try {
+    using fd = session.retrieveSync(0);
+    const buf = Buffer.alloc(fs.fstatSync(fd.fd).size);
+    fs.readSync(fd.fd, buf, 0, buf.length, 0);
+    const record = JSON.parse(buf.toString()) as RecordFile;
+    session.finishSync();
+    return record.sessions;
+  } finally {
+    session.close();
+  }
+}
+
+function groupsOf(pid: number, procRoot: string): number[] {
+  try {
+    const status = fs.readFileSync(path.join(procRoot, String(pid), 'status'), 'utf8');
+    return (/^Groups:\s*(.*)$/m.exec(status)?.[1] ?? '').split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}

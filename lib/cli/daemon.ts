@@ -1,0 +1,113 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DEFAULT_BROKER_SOCKET, LiveUpdateBroker } from '../broker/daemon';
+import { BrokerError, LiveUpdateClient } from '../broker/client';
+import { CliError, EXIT, type Io, parse } from './io';
+
+export const daemonHelp = `Usage:
+  liveupdate daemon [--socket PATH] [--mode 660] [--owner UID] [--group GID]
+                    [--allow-uid N,…] [--allow-gid N,…] [--device PATH]
+  liveupdate daemon kexec --kernel FILE [--append "ARGS"] [--force] [--timeout S] [--socket PATH]
+
+The live update broker ("luod"): the one process that owns /dev/liveupdate.
+Other processes connect to its socket (LiveUpdateClient in the library) to
+create and, after a live update, retrieve sessions in their own namespace
+(their uid), and are told before a live update so they can get ready.
+
+  daemon        runs the broker in the foreground (logs on stderr). Root,
+                the broker's own uid and the allowed uids/groups may connect.
+                After a live update it takes back the previous broker's
+                record, so each client gets exactly its own sessions again.
+  daemon kexec  asks the running broker for a live update: it tells every
+                client, waits until all are ready (--timeout, default 30 s),
+                refuses if one is not (unless --force), then loads FILE and
+                reboots into it. The new kernel's command line is --append's,
+                or the running one.
+
+Policy: sessions stay held by the broker until the kexec, also when their
+client exits; the client releases them explicitly. A broker restart before
+the kexec loses the sessions only it held; clients re-adopt theirs.
+`;
+
+const list = (v: string | undefined, what: string) =>
+  v === undefined
+    ? []
+    : v.split(',').map((x) => {
+        const n = Number(x);
+        if (!Number.isInteger(n) || n < 0) throw new CliError(`${what} takes comma-separated ids`, EXIT.usage);
+        return n;
+      });
+
+export async function daemonCommand(args: string[], io: Io): Promise<number> {
+  if (args[0] === 'kexec') return requestKexec(args.slice(1), io);
+  const { values } = parse(args, {
+    socket: { type: 'string' },
+    mode: { type: 'string' },
+    owner: { type: 'string' },
+    group: { type: 'string' },
+    'allow-uid': { type: 'string' },
+    'allow-gid': { type: 'string' },
+    device: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    io.out(daemonHelp);
+    return EXIT.ok;
+  }
+  const mode = values.mode === undefined ? 0o660 : Number.parseInt(values.mode, 8);
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) throw new CliError('--mode takes octal permission bits, e.g. 660', EXIT.usage);
+  const [owner] = list(values.owner, '--owner');
+  const [group] = list(values.group, '--group');
+  const broker = LiveUpdateBroker.start({
+    socketPath: values.socket,
+    devicePath: values.device,
+    mode,
+    uid: owner,
+    gid: group,
+    allowUids: list(values['allow-uid'], '--allow-uid'),
+    allowGids: list(values['allow-gid'], '--allow-gid'),
+    log: (line) => io.err(`liveupdate daemon: ${line}\n`),
+  });
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  broker.close();
+  return EXIT.ok;
+}
+
+async function requestKexec(args: string[], io: Io): Promise<number> {
+  const { values } = parse(args, {
+    kernel: { type: 'string' },
+    append: { type: 'string' },
+    force: { type: 'boolean' },
+    timeout: { type: 'string' },
+    socket: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    io.out(daemonHelp);
+    return EXIT.ok;
+  }
+  if (!values.kernel) throw new CliError('daemon kexec needs --kernel FILE', EXIT.usage);
+  const timeout = values.timeout === undefined ? 30 : Number(values.timeout);
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new CliError('--timeout takes a number of seconds', EXIT.usage);
+  const cmdline = values.append ?? fs.readFileSync(path.join(io.procRoot, 'cmdline'), 'utf8').trim();
+  let client: LiveUpdateClient;
+  try {
+    client = LiveUpdateClient.connect(values.socket ?? DEFAULT_BROKER_SOCKET);
+  } catch (err) {
+    throw new CliError((err as Error).message, EXIT.unavailable);
+  }
+  try {
+    await client.requestKexec({ kernel: values.kernel, cmdline, force: values.force, timeoutMs: timeout * 1000 });
+    io.out('the broker is rebooting into the new kernel\n');
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof BrokerError) throw new CliError(err.message, err.code === 'EBUSY' ? EXIT.failed : EXIT.unavailable);
+    throw err;
+  } finally {
+    client.close();
+  }
+}
