@@ -41,7 +41,7 @@ describe('help and usage', () => {
     expect(t.out()).toMatch(/^Usage: liveupdate COMMAND/);
   });
 
-  test.each(['status', 'sessions', 'kexec', 'selftest', 'vm'])('`%s --help` explains the command and exits 0', async (command) => {
+  test.each(['status', 'sessions', 'kexec', 'selftest', 'vm', 'daemon'])('`%s --help` explains the command and exits 0', async (command) => {
     const t = fakeIo();
     expect(await main([command, '--help'], t.io)).toBe(0);
     expect(t.out()).toMatch(new RegExp(`^Usage:\\s+liveupdate ${command}`, 'm'));
@@ -56,6 +56,9 @@ describe('help and usage', () => {
     [['kexec', 'load', '--kernel', 'k', '--append', 'x', '--reuse-cmdline'], /exclude each other/],
     [['kexec', 'reboot'], /unknown kexec command "reboot"/],
     [['vm', 'run'], /needs a SCRIPT/],
+    [['daemon', '--mode', '999'], /--mode takes octal permission bits/],
+    [['daemon', '--allow-uid', 'bob'], /--allow-uid takes comma-separated ids/],
+    [['daemon', 'kexec'], /daemon kexec needs --kernel FILE/],
     [['vm', 'run', '/nonexistent.mjs'], /no such script/],
     [['vm', 'run', 'examples/keep-guest-ram.mjs', '--timeout', 'soon'], /--timeout takes a number of seconds/],
   ])('%j is a usage error (exit 2) with one line on stderr', async (args, message) => {

@@ -15,3 +15,11 @@ test('`liveupdate vm run examples/keep-guest-ram.mjs` gets the guest RAM back af
 test('kernel messages stay out of the output unless --verbose', () => {
   expect(example.stdout).not.toMatch(/^\[\s*\d+\.\d+\]/m);
 });
+
+test('`liveupdate vm run examples/broker-live-update.mjs`: a VMM keeps its guest RAM through the broker', () => {
+  const run = inject('brokerExample');
+  const context = `exit ${run.status}\n--- stdout ---\n${run.stdout}\n--- stderr ---\n${run.stderr}`;
+  expect(run.stdout, context).toContain('vmm: live update coming, vCPUs paused');
+  expect(run.stdout, context).toMatch(/^vmm: guest RAM is back: "guest booted by vmm pid \d+"$/m);
+  expect(run.status, context).toBe(0);
+});

@@ -38,6 +38,8 @@ declare module 'vitest' {
     parity: VmRun & { lines: ParityLine[] };
     /** The README example, through the `liveupdate vm run` command. */
     example: CliRun;
+    /** The broker example through `liveupdate vm run`. */
+    brokerExample: CliRun;
     /** `liveupdate vm selftest --tap`. */
     vmSelftest: CliRun;
     /** The operator's flow through the command (test/guest/operator.mts). */
@@ -101,6 +103,10 @@ export default async function setup(project: TestProject): Promise<void> {
     timeout: 600_000,
   });
   project.provide('example', { status: cli.status, stdout: cli.stdout, stderr: cli.stderr });
+
+  report('running `liveupdate vm run examples/broker-live-update.mjs`\n');
+  const brokerExample = spawnSync(process.execPath, [path.join(root, 'bin/liveupdate.js'), 'vm', 'run', 'examples/broker-live-update.mjs'], { cwd: root, encoding: 'utf8', timeout: 600_000 });
+  project.provide('brokerExample', { status: brokerExample.status, stdout: brokerExample.stdout, stderr: brokerExample.stderr });
 
   report('running `liveupdate vm selftest --tap`\n');
   const selftest = spawnSync(process.execPath, [path.join(root, 'bin/liveupdate.js'), 'vm', 'selftest', '--tap'], { cwd: root, encoding: 'utf8', timeout: 600_000 });
