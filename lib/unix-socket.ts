@@ -16,6 +16,8 @@ export interface PeerCredentials {
   pid: number;
   uid: number;
   gid: number;
+  /** Supplementary groups (SO_PEERGROUPS). */
+  groups: number[];
 }
 
 export interface FdSocketOptions extends OwnedFdOptions {
@@ -29,7 +31,8 @@ type Unix = Binding['unix'];
 
 interface Pending {
   payload: Buffer;
-  fds: number[];
+  /** Our own copies, taken at send(): the caller may close its fds at once. */
+  fds: OwnedFd[];
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -110,10 +113,20 @@ export class FdSocket extends EventEmitter implements Disposable {
     if (!Array.isArray(fds)) throw invalidArgType('fds', 'an array of file descriptors', fds);
     const numbers = fds.map((f, i) => fdOf(f, `fds[${i}]`));
     this.#owned.fd; // throws when closed
-    return new Promise((resolve, reject) => {
-      this.#sendQueue.push({ payload: data, fds: numbers, resolve, reject });
+    // Duplicate now: a queued send must never pick up a number that was
+    // closed and reused meanwhile (it could be someone else's file).
+    const copies: OwnedFd[] = [];
+    try {
+      for (const n of numbers) copies.push(new OwnedFd(callSync('SENDMSG', { fd: n }, () => this.#unix.dup(n)), { binding: this.#binding }));
+    } catch (err) {
+      for (const c of copies) c.close();
+      throw err;
+    }
+    const release = () => copies.forEach((c) => c.close());
+    return new Promise<void>((resolve, reject) => {
+      this.#sendQueue.push({ payload: data, fds: copies, resolve, reject });
       this.#flush();
-    });
+    }).finally(release);
   }
 
   /** The next message. Rejects when the socket closes or the peer hangs up first. */
@@ -152,7 +165,8 @@ export class FdSocket extends EventEmitter implements Disposable {
       const next = this.#sendQueue[0]!;
       let sent: boolean;
       try {
-        sent = callSync('SENDMSG', { fd: this.#owned.fd }, () => this.#unix.send(this.#owned.fd, next.payload, next.fds));
+        const fds = next.fds.map((f) => f.fd);
+        sent = callSync('SENDMSG', { fd: this.#owned.fd }, () => this.#unix.send(this.#owned.fd, next.payload, fds));
       } catch (err) {
         this.#sendQueue.shift();
         next.reject(err);
@@ -263,6 +277,8 @@ export class FdServer extends EventEmitter implements Disposable {
     this.#owned = new OwnedFd(fd, { binding }, { label: `fd server ${path}` });
     this.#poller = new this.#unix.Poller(fd, () => this.#accept());
     this.#poller.start(true, false);
+    // Keep accept() errors (EMFILE…) from being unhandled 'error' events.
+    this.on('error', () => {});
   }
 
   /**
@@ -308,7 +324,11 @@ export class FdServer extends EventEmitter implements Disposable {
       try {
         fd = callSync('ACCEPT', { path: this.path }, () => this.#unix.accept(this.#owned.fd));
       } catch (err) {
+        // Readiness is level-triggered: out of fds, polling again would
+        // spin. Pause accepting for a moment instead.
         this.emit('error', err);
+        this.#poller.stop();
+        setTimeout(() => this.#owned.closed || this.#poller.start(true, false), 1000).unref();
         return;
       }
       if (fd === null) return;

@@ -156,28 +156,56 @@ Napi::Value Receive(const Napi::CallbackInfo& info) {
     for (int f : fds) ::close(f);
     fds.clear();
   }
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("payload", Napi::Buffer<uint8_t>::Copy(env, buf.data(), static_cast<size_t>(n)));
-  Napi::Array list = Napi::Array::New(env, fds.size());
-  for (size_t i = 0; i < fds.size(); i++) list.Set(static_cast<uint32_t>(i), fds[i]);
-  out.Set("fds", list);
-  out.Set("eof", Napi::Boolean::New(env, n == 0 && fds.empty()));
-  out.Set("truncated", Napi::Boolean::New(env, ctrunc || (msg.msg_flags & MSG_TRUNC) != 0));
-  out.Set("fdsTruncated", Napi::Boolean::New(env, ctrunc));
-  return out;
+  try {
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("payload", Napi::Buffer<uint8_t>::Copy(env, buf.data(), static_cast<size_t>(n)));
+    Napi::Array list = Napi::Array::New(env, fds.size());
+    for (size_t i = 0; i < fds.size(); i++) list.Set(static_cast<uint32_t>(i), fds[i]);
+    out.Set("fds", list);
+    out.Set("eof", Napi::Boolean::New(env, n == 0 && fds.empty()));
+    out.Set("truncated", Napi::Boolean::New(env, ctrunc || (msg.msg_flags & MSG_TRUNC) != 0));
+    out.Set("fdsTruncated", Napi::Boolean::New(env, ctrunc));
+    return out;
+  } catch (...) {
+    for (int f : fds) ::close(f);  // never reached JS: nobody else could close them
+    throw;
+  }
 }
 
-// peerCredentials(fd) -> { pid, uid, gid } of the process that connected.
+// peerCredentials(fd) -> { pid, uid, gid, groups } of the process that
+// connected, as of connect(): SO_PEERCRED and SO_PEERGROUPS, so nothing is
+// read from /proc where the pid may already be someone else's.
 Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  int fd = FdArg(info, 0, "fd");
   ucred cred{};
   socklen_t len = sizeof(cred);
-  if (::getsockopt(FdArg(info, 0, "fd"), SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) ThrowErrno(env, errno, "getsockopt");
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) ThrowErrno(env, errno, "getsockopt");
+  std::vector<gid_t> groups(64);
+  for (;;) {
+    socklen_t glen = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &glen) == 0) {
+      groups.resize(glen / sizeof(gid_t));
+      break;
+    }
+    if (errno != ERANGE) ThrowErrno(env, errno, "getsockopt");
+    groups.resize(glen / sizeof(gid_t) + 1);  // glen says how much is needed
+  }
   Napi::Object out = Napi::Object::New(env);
   out.Set("pid", cred.pid);
   out.Set("uid", cred.uid);
   out.Set("gid", cred.gid);
+  Napi::Array list = Napi::Array::New(env, groups.size());
+  for (size_t i = 0; i < groups.size(); i++) list.Set(static_cast<uint32_t>(i), groups[i]);
+  out.Set("groups", list);
   return out;
+}
+
+// dup(fd) -> a close-on-exec copy (F_DUPFD_CLOEXEC).
+Napi::Value Dup(const Napi::CallbackInfo& info) {
+  int copy = ::fcntl(FdArg(info, 0, "fd"), F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) ThrowErrno(info.Env(), errno, "fcntl");
+  return Napi::Number::New(info.Env(), copy);
 }
 
 // Readiness of one fd from the event loop (uv_poll): calls back with
@@ -255,12 +283,20 @@ class Poller : public Napi::ObjectWrap<Poller> {
     if (!self) return;
     Napi::Env env = self->Env();
     Napi::HandleScope scope(env);
+    // On a poll error libuv stops the handle: report everything so the JS
+    // side tries its reads and writes, meets the real error and settles.
     bool failed = status < 0;
-    self->callback_.MakeCallback(env.Global(),
-                                 {Napi::Boolean::New(env, failed || (events & UV_READABLE)),
-                                  Napi::Boolean::New(env, !failed && (events & UV_WRITABLE)),
-                                  Napi::Boolean::New(env, failed || (events & UV_DISCONNECT))},
-                                 *self->context_);
+    try {
+      self->callback_.MakeCallback(env.Global(),
+                                   {Napi::Boolean::New(env, failed || (events & UV_READABLE)),
+                                    Napi::Boolean::New(env, failed || (events & UV_WRITABLE)),
+                                    Napi::Boolean::New(env, failed || (events & UV_DISCONNECT))},
+                                   *self->context_);
+    } catch (const Napi::Error& e) {
+      // A C++ exception must not leave a libuv callback (std::terminate):
+      // hand the JS exception to Node as if thrown from a JS callback.
+      napi_fatal_exception(env, e.Value());
+    }
   }
 
   Napi::FunctionReference callback_;
@@ -280,6 +316,7 @@ void InitUnix(Napi::Env env, Napi::Object exports) {
   unix.Set("send", Napi::Function::New<Send>(env, "send"));
   unix.Set("receive", Napi::Function::New<Receive>(env, "receive"));
   unix.Set("peerCredentials", Napi::Function::New<PeerCredentials>(env, "peerCredentials"));
+  unix.Set("dup", Napi::Function::New<Dup>(env, "dup"));
   unix.Set("Poller", Poller::Define(env));
   exports.Set("unix", unix);
 }

@@ -75,7 +75,9 @@ export interface UnixBinding {
   send(fd: number, payload: Buffer, fds: number[]): boolean;
   /** null: no message waiting. */
   receive(fd: number, maxPayload: number): ReceivedMessage | null;
-  peerCredentials(fd: number): { pid: number; uid: number; gid: number };
+  peerCredentials(fd: number): { pid: number; uid: number; gid: number; groups: number[] };
+  /** A close-on-exec copy of fd (F_DUPFD_CLOEXEC). */
+  dup(fd: number): number;
   /** Event-loop readiness of an fd (uv_poll); the callback runs until stop()/close(). */
   Poller: new (fd: number, callback: (readable: boolean, writable: boolean, hangup: boolean) => void) => {
     start(readable: boolean, writable: boolean): void;

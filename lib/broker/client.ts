@@ -124,6 +124,7 @@ export class LiveUpdateClient implements Disposable {
     let message: Reply | { event: string };
     try {
       message = JSON.parse(payload.toString());
+      if (typeof message !== 'object' || message === null) throw new Error('not an object');
     } catch {
       for (const f of fds) f.close();
       return;

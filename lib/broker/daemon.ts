@@ -34,13 +34,13 @@ export interface BrokerOptions {
   allowUids?: number[];
   /** Members of these groups (primary or supplementary) may use it too. */
   allowGids?: number[];
+  /** Sessions one uid may have at once; 256 by default. */
+  maxSessionsPerUid?: number;
   /** How long the prepare barrier waits for clients by default. */
   barrierTimeoutMs?: number;
   /** Where lines about what the broker does go; nowhere by default. */
   log?: (line: string) => void;
   kexec?: Kexec;
-  /** Where /proc is, for supplementary groups. */
-  procRoot?: string;
 }
 
 interface Entry {
@@ -86,6 +86,8 @@ export class LiveUpdateBroker {
   readonly #options: BrokerOptions;
   #record?: Session;
   #barrier?: { done: () => void };
+  /** Set once a live update is under way: the record is final, nothing may change. */
+  #updating = false;
 
   private constructor(lu: LiveUpdate, server: FdServer, options: BrokerOptions) {
     this.#lu = lu;
@@ -93,6 +95,7 @@ export class LiveUpdateBroker {
     this.socketPath = server.path;
     this.#options = options;
     server.on('connection', (socket: FdSocket) => this.#accept(socket));
+    server.on('error', (err: Error) => this.#log(`accept failed: ${err.message}`));
   }
 
   /** Opens the device, takes over the previous broker's record (after a live update) and listens. */
@@ -131,8 +134,12 @@ export class LiveUpdateBroker {
     for (const c of this.#clients) this.#send(c, { event: 'prepare' });
     this.#checkBarrier();
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([waiting, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-    clearTimeout(timer);
+    try {
+      await Promise.race([waiting, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    } finally {
+      clearTimeout(timer);
+      this.#barrier = undefined;
+    }
     return [...this.#clients].filter((c) => !c.ready).map((c) => ({ pid: c.peer.pid, uid: c.peer.uid }));
   }
 
@@ -142,13 +149,27 @@ export class LiveUpdateBroker {
    * it. Resolves only if it refused; otherwise the machine is gone.
    */
   async kexec(options: { kernel: string; cmdline?: string; force?: boolean; timeoutMs?: number }): Promise<Peer[]> {
+    if (this.#updating) throw new ProtocolError('a live update is already under way', 'EBUSY');
     const notReady = await this.prepare(options.timeoutMs);
     if (notReady.length > 0 && !options.force) return notReady;
-    this.writeRecord();
-    const k = this.#options.kexec ?? realKexec;
-    await k.load({ kernel: options.kernel, cmdline: options.cmdline });
-    this.#log(`rebooting into ${options.kernel} holding ${this.#entries.size} client sessions`);
-    setImmediate(() => k.rebootSync());
+    this.#updating = true;
+    try {
+      const k = this.#options.kexec ?? realKexec;
+      await k.load({ kernel: options.kernel, cmdline: options.cmdline });
+      this.writeRecord(); // last: nothing can change after it
+      this.#log(`rebooting into ${options.kernel} holding ${this.#entries.size} client sessions`);
+      setImmediate(() => {
+        try {
+          k.rebootSync();
+        } catch (err) {
+          this.#updating = false;
+          this.#log(`the reboot failed: ${(err as Error).message}`);
+        }
+      });
+    } catch (err) {
+      this.#updating = false;
+      throw err;
+    }
     return notReady;
   }
 
@@ -194,7 +215,9 @@ export class LiveUpdateBroker {
         clearTimeout(timer);
         socket.close();
       });
-      void socket.send(encode({ id: null, ok: false, error: { code: 'EACCES', message: `uid ${peer.uid} may not use this live update broker` } }));
+      socket
+        .send(encode({ id: null, ok: false, error: { code: 'EACCES', message: `uid ${peer.uid} may not use this live update broker` } }))
+        .catch(() => socket.close());
       return;
     }
     const client: Client = { socket, peer, ready: false };
@@ -233,10 +256,15 @@ export class LiveUpdateBroker {
 
   #dispatch(client: Client, request: Request, fd?: OwnedFd): void {
     const { uid } = client.peer;
+    if (this.#updating && ['create', 'release', 'adopt'].includes(request.op)) {
+      throw new ProtocolError('a live update is under way; sessions cannot change now', 'EBUSY');
+    }
     switch (request.op) {
       case 'create': {
         const kernelName = kernelSessionName(uid, request.name);
         if (this.#entries.has(kernelName)) throw new ProtocolError(`you already have a session named ${JSON.stringify(request.name)}`, 'EEXIST');
+        const max = this.#options.maxSessionsPerUid ?? 256;
+        if ([...this.#entries.values()].filter((e) => e.uid === uid).length >= max) throw new ProtocolError(`uid ${uid} has ${max} sessions already`, 'EDQUOT');
         const session = this.#lu.createSessionSync(kernelName);
         const entry: Entry = { uid, name: request.name, kernelName, state: 'outgoing', session };
         this.#entries.set(kernelName, entry);
@@ -245,18 +273,26 @@ export class LiveUpdateBroker {
         return;
       }
       case 'retrieve': {
-        const entry = this.#own(uid, request.name);
+        const entry = this.#own(uid, request.name, true);
         if (entry.state === 'handed-out') throw new ProtocolError(`session ${JSON.stringify(request.name)} was already retrieved`, 'EINVAL');
         if (entry.state === 'outgoing') {
           // Same kernel: another reference to the session the broker holds.
           this.#send(client, { id: request.id, ok: true, session: info(entry) }, [entry.session!]);
           return;
         }
-        const session = this.#lu.retrieveSessionSync(entry.kernelName);
-        entry.state = 'handed-out';
-        this.#log(`uid ${uid} retrieved ${JSON.stringify(request.name)}`);
-        // The client's reference keeps the session; ours goes once sent.
-        void this.#send(client, { id: request.id, ok: true, session: info(entry) }, [session]).finally(() => session.close());
+        // Retrieving is permanent: keep our reference until the client has its own.
+        entry.session ??= this.#lu.retrieveSessionSync(entry.kernelName);
+        const session = entry.session;
+        const reply = { id: request.id, ok: true as const, session: { ...info(entry), state: 'handed-out' as const } };
+        client.socket.send(encode(reply), [session]).then(
+          () => {
+            entry.state = 'handed-out';
+            entry.session = undefined;
+            session.close();
+            this.#log(`uid ${uid} retrieved ${JSON.stringify(request.name)}`);
+          },
+          () => {}, // the client went away: it can ask again
+        );
         return;
       }
       case 'release': {
@@ -268,10 +304,14 @@ export class LiveUpdateBroker {
       }
       case 'adopt': {
         const kernelName = kernelSessionName(uid, request.name);
-        const session = new Session(fd!, { direction: 'outgoing' });
-        if (session.name !== kernelName) {
+        // Only ever run LUO ioctls on fds that are LUO sessions.
+        if (!fs.readlinkSync(`/proc/self/fd/${fd!.fd}`).startsWith('anon_inode:[luo_session] ')) {
+          throw new ProtocolError('adopt takes a LUO session fd', 'EINVAL');
+        }
+        const session = new Session(fd!);
+        if (session.name !== kernelName || session.direction !== 'outgoing') {
           session.close(); // only our reference: the client's own keeps its session
-          throw new ProtocolError(`that session is not your ${JSON.stringify(request.name)}`, 'EPERM');
+          throw new ProtocolError(`that session is not your outgoing ${JSON.stringify(request.name)}`, 'EPERM');
         }
         const existing = this.#entries.get(kernelName);
         if (existing?.session) session.close();
@@ -303,8 +343,23 @@ export class LiveUpdateBroker {
     }
   }
 
-  #own(uid: number, name: string): Entry {
-    const entry = this.#entries.get(kernelSessionName(uid, name));
+  /**
+   * The uid's entry for `name`. With `incoming`, a session the record does
+   * not list (a broker restarted after the live update) is still found by
+   * its derived kernel name, which only this uid can derive.
+   */
+  #own(uid: number, name: string, incoming = false): Entry {
+    const kernelName = kernelSessionName(uid, name);
+    let entry = this.#entries.get(kernelName);
+    if (!entry && incoming) {
+      try {
+        const session = this.#lu.retrieveSessionSync(kernelName);
+        entry = { uid, name, kernelName, state: 'incoming', session };
+        this.#entries.set(kernelName, entry);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ENOENT') throw err;
+      }
+    }
     if (!entry || entry.uid !== uid) throw new ProtocolError(`you have no session named ${JSON.stringify(name)}`, 'ENOENT');
     return entry;
   }
@@ -312,8 +367,7 @@ export class LiveUpdateBroker {
   #allowed(peer: PeerCredentials): boolean {
     const { allowUids = [], allowGids = [] } = this.#options;
     if (peer.uid === 0 || peer.uid === process.getuid?.() || allowUids.includes(peer.uid)) return true;
-    if (allowGids.includes(peer.gid)) return true;
-    return groupsOf(peer.pid, this.#options.procRoot ?? '/proc').some((g) => allowGids.includes(g));
+    return [peer.gid, ...peer.groups].some((g) => allowGids.includes(g));
   }
 
   #checkBarrier(): void {
@@ -330,7 +384,12 @@ export class LiveUpdateBroker {
 
   #send(client: Client, message: Reply | { event: 'prepare' }, fds: Array<{ fd: number }> = []): Promise<void> {
     if (client.socket.closed) return Promise.resolve();
-    return client.socket.send(encode(message), fds).catch(() => {
+    let payload = encode(message);
+    if (payload.length > MAX_MESSAGE && 'id' in message) {
+      payload = encode({ id: message.id, ok: false, error: { code: 'EMSGSIZE', message: 'the reply would be too large' } });
+      fds = [];
+    }
+    return client.socket.send(payload, fds).catch(() => {
       // The client is gone; its end of the socket is cleaned up on 'end'.
     });
   }
@@ -364,11 +423,3 @@ function readRecord(lu: LiveUpdate): RecordFile['sessions'] {
   }
 }
 
-function groupsOf(pid: number, procRoot: string): number[] {
-  try {
-    const status = fs.readFileSync(path.join(procRoot, String(pid), 'status'), 'utf8');
-    return (/^Groups:\s*(.*)$/m.exec(status)?.[1] ?? '').split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}

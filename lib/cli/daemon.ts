@@ -33,9 +33,8 @@ const list = (v: string | undefined, what: string) =>
   v === undefined
     ? []
     : v.split(',').map((x) => {
-        const n = Number(x);
-        if (!Number.isInteger(n) || n < 0) throw new CliError(`${what} takes comma-separated ids`, EXIT.usage);
-        return n;
+        if (!/^\d+$/.test(x)) throw new CliError(`${what} takes comma-separated ids`, EXIT.usage);
+        return Number(x);
       });
 
 export async function daemonCommand(args: string[], io: Io): Promise<number> {

@@ -44,6 +44,20 @@ describe('a socket pair', () => {
     for (const g of got) for (const f of g.fds) f.close();
   });
 
+  test('send() takes its own copy of each fd: closing yours right away cannot change what is sent', async () => {
+    const [a, b] = FdSocket.pair().map(track) as [FdSocket, FdSocket];
+    const m = Memfd.createSync('copied');
+    fs.writeSync(m.fd, 'original');
+    const sending = a.send('x', [m]);
+    m.close();
+    using other = Memfd.createSync('reuses-the-number'); // likely gets m's old number
+    fs.writeSync(other.fd, 'impostor');
+    await sending;
+    const { fds } = await b.receive();
+    expect(text(fds[0]!.fd)).toBe('original');
+    fds[0]!.close();
+  });
+
   test('delivers to `message` listeners too', async () => {
     const [a, b] = FdSocket.pair().map(track) as [FdSocket, FdSocket];
     const got = new Promise<string>((resolve) => b.once('message', (m) => resolve(m.payload.toString())));
@@ -168,7 +182,7 @@ describe('between processes', () => {
     let out = '';
     child.stdout!.on('data', (d) => (out += d));
     await new Promise((resolve) => child.once('exit', resolve));
-    expect(JSON.parse(out)).toEqual({ pid: child.pid, uid: process.getuid!(), gid: process.getgid!() });
+    expect(JSON.parse(out)).toEqual({ pid: child.pid, uid: process.getuid!(), gid: process.getgid!(), groups: expect.any(Array) });
     server.close();
     expect(fs.existsSync(socketPath)).toBe(false);
   });
