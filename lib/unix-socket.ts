@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
+import * as net from 'node:net';
 import * as fs from 'node:fs';
 import { type Binding, defaultBinding } from './binding';
-import { callSync, closedError, invalidArgType, invalidState, outOfRange } from './errors';
+import { callSync, closedError, invalidArgType, invalidArgValue, invalidState, outOfRange } from './errors';
 import { OwnedFd, type OwnedFdOptions, adoptFd, adoptableFd } from './owned-fd';
 import { type FdLike, fdOf, validateString } from './validate';
 
@@ -30,7 +31,10 @@ const DEFAULT_MAX_PAYLOAD = 64 * 1024;
 type Unix = Binding['unix'];
 
 interface Pending {
-  payload: Buffer;
+  /** What goes on the wire: the payload, or for stream sockets a frame. */
+  wire: Buffer;
+  /** Bytes of `wire` already sent (a stream socket may take a frame in parts). */
+  offset: number;
   /** Our own copies, taken at send(): the caller may close its fds at once. */
   fds: OwnedFd[];
   resolve: () => void;
@@ -42,10 +46,20 @@ interface Waiter {
   reject: (err: unknown) => void;
 }
 
+// On stream sockets each message is a frame: u32 payload length, u32 fd
+// count (both big-endian), payload. The fds ride on the write that starts
+// the frame; the kernel never delivers them together with data of a later
+// write, so they belong to the last frame that starts in the read that
+// brought them.
+const FRAME_HEADER = 8;
+
 /**
- * A UNIX SOCK_SEQPACKET socket that carries file descriptors (SCM_RIGHTS)
- * with each message, for handing LUO session fds and memfds between
- * processes. Reading is on demand: messages are taken from the kernel only
+ * A UNIX socket that carries file descriptors (SCM_RIGHTS) with each
+ * message, for handing LUO session fds and memfds between processes.
+ * SOCK_SEQPACKET (what {@link FdSocket.pair}, {@link FdSocket.connect} and
+ * {@link FdServer.listen} make) keeps message boundaries itself; a
+ * SOCK_STREAM socket (one taken over from `net` with {@link FdSocket.from})
+ * carries framed messages, so both ends must be FdSockets. Reading is on demand: messages are taken from the kernel only
  * while someone waits in {@link FdSocket.receive} or listens for `message`;
  * until then they, and their fds, stay in the kernel, which closes them if
  * the socket is closed unread. Nothing blocks the event loop.
@@ -61,20 +75,38 @@ export class FdSocket extends EventEmitter implements Disposable {
   readonly #sendQueue: Pending[] = [];
   readonly #waiters: Waiter[] = [];
   #ended = false;
+  /** Messages read but not yet asked for (stream sockets read several at once). */
+  readonly #ready: FdMessage[] = [];
+  // Stream reassembly: unparsed bytes, their absolute stream offset, where
+  // the frame walk stands, and fds waiting for the frame they start.
+  #inbuf: Buffer = Buffer.alloc(0);
+  #inbufAt = 0;
+  #walkAt = 0;
+  readonly #fdsAt = new Map<number, OwnedFd[]>();
 
-  /** Wraps a connected SOCK_SEQPACKET socket fd; an OwnedFd is consumed. */
+  /** `seqpacket` or `stream`: how messages are delimited. */
+  readonly kind: 'seqpacket' | 'stream';
+
+  /** Wraps a connected UNIX socket fd (SOCK_SEQPACKET or SOCK_STREAM); an OwnedFd is consumed. */
   constructor(file: FdLike, options: FdSocketOptions = {}) {
     super();
     const fd = adoptableFd(file);
     this.#binding = options.binding ?? defaultBinding();
     this.#unix = this.#binding.unix;
+    const kind = callSync('SO_PEERCRED', { fd }, () => this.#unix.socketType(fd));
+    if (!kind) throw invalidArgValue('file', file, `is not a UNIX stream or seqpacket socket (fd ${fd})`);
+    this.kind = kind;
     const { maxPayload = DEFAULT_MAX_PAYLOAD } = options;
     if (!Number.isSafeInteger(maxPayload) || maxPayload < 1) throw outOfRange('options.maxPayload', 'a positive integer', maxPayload);
     this.#maxPayload = maxPayload;
     this.#poller = new this.#unix.Poller(fd, (readable, writable, hangup) => this.#onReady(readable, writable, hangup));
     this.#owned = new OwnedFd(adoptFd(file as number | OwnedFd), { binding: this.#binding }, { label: `fd socket ${fd}` });
     this.on('newListener', (event) => {
-      if (event === 'message') queueMicrotask(() => this.#updatePolling());
+      if (event !== 'message') return;
+      queueMicrotask(() => {
+        while (this.#ready.length > 0 && this.listenerCount('message') > 0) this.emit('message', this.#ready.shift());
+        this.#updatePolling();
+      });
     });
   }
 
@@ -83,6 +115,35 @@ export class FdSocket extends EventEmitter implements Disposable {
     const unix = (options.binding ?? defaultBinding()).unix;
     const [a, b] = callSync('SOCKETPAIR', {}, () => unix.socketPair());
     return [new FdSocket(a, options), new FdSocket(b, options)];
+  }
+
+  /**
+   * Takes over a connected `net.Socket` on a UNIX path (or from a `net`
+   * server's 'connection') before anything was read from it: its fd moves
+   * into the FdSocket and the net.Socket is destroyed. The peer must be an
+   * FdSocket too (messages are framed). libuv would otherwise read the
+   * stream itself and drop the fds that come with it.
+   */
+  static from(socket: net.Socket, options: FdSocketOptions = {}): FdSocket {
+    const fd = (socket as unknown as { _handle?: { fd?: number } })?._handle?.fd;
+    if (!(socket instanceof net.Socket) || typeof fd !== 'number' || fd < 0) {
+      throw invalidArgType('socket', 'a connected net.Socket on a UNIX socket', socket);
+    }
+    if (socket.readableLength > 0 || socket.bytesRead > 0) {
+      throw invalidState('hand a net.Socket over before reading from it: what it already read would be lost', { code: 'ERR_INVALID_STATE' });
+    }
+    const unix = (options.binding ?? defaultBinding()).unix;
+    socket.pause();
+    const copy = callSync('SOCKETPAIR', { fd }, () => unix.dup(fd));
+    let taken: FdSocket;
+    try {
+      taken = new FdSocket(copy, options);
+    } catch (err) {
+      (options.binding ?? defaultBinding()).closeSync(copy);
+      throw err;
+    }
+    socket.destroy();
+    return taken;
   }
 
   /** Connects to an {@link FdServer} (or any SOCK_SEQPACKET listener) at `path`. */
@@ -123,8 +184,15 @@ export class FdSocket extends EventEmitter implements Disposable {
       throw err;
     }
     const release = () => copies.forEach((c) => c.close());
+    let wire = data;
+    if (this.kind === 'stream') {
+      const header = Buffer.alloc(FRAME_HEADER);
+      header.writeUInt32BE(data.length, 0);
+      header.writeUInt32BE(copies.length, 4);
+      wire = Buffer.concat([header, data]);
+    }
     return new Promise<void>((resolve, reject) => {
-      this.#sendQueue.push({ payload: data, fds: copies, resolve, reject });
+      this.#sendQueue.push({ wire, offset: 0, fds: copies, resolve, reject });
       this.#flush();
     }).finally(release);
   }
@@ -132,6 +200,8 @@ export class FdSocket extends EventEmitter implements Disposable {
   /** The next message. Rejects when the socket closes or the peer hangs up first. */
   receive(): Promise<FdMessage> {
     if (this.#owned.closed) return Promise.reject(closedError('fd socket', 'ERR_CLOSED'));
+    const ready = this.#ready.shift();
+    if (ready) return Promise.resolve(ready);
     if (this.#ended) return Promise.reject(endError());
     return new Promise((resolve, reject) => {
       this.#waiters.push({ resolve, reject });
@@ -153,6 +223,9 @@ export class FdSocket extends EventEmitter implements Disposable {
     const err = closedError('fd socket', 'ERR_CLOSED');
     for (const p of this.#sendQueue.splice(0)) p.reject(err);
     for (const w of this.#waiters.splice(0)) w.reject(err);
+    for (const m of this.#ready.splice(0)) for (const f of m.fds) f.close();
+    for (const fds of this.#fdsAt.values()) for (const f of fds) f.close();
+    this.#fdsAt.clear();
     this.emit('close');
   }
 
@@ -163,16 +236,20 @@ export class FdSocket extends EventEmitter implements Disposable {
   #flush(): void {
     while (this.#sendQueue.length > 0 && !this.#owned.closed) {
       const next = this.#sendQueue[0]!;
-      let sent: boolean;
+      let sent: number;
       try {
-        const fds = next.fds.map((f) => f.fd);
-        sent = callSync('SENDMSG', { fd: this.#owned.fd }, () => this.#unix.send(this.#owned.fd, next.payload, fds));
+        const fds = next.offset === 0 ? next.fds.map((f) => f.fd) : [];
+        const chunk = next.wire.subarray(next.offset);
+        sent = callSync('SENDMSG', { fd: this.#owned.fd }, () => this.#unix.send(this.#owned.fd, chunk, fds));
       } catch (err) {
         this.#sendQueue.shift();
         next.reject(err);
+        if (next.offset > 0) this.#fail(err); // a stream cut mid-frame cannot go on
         continue;
       }
-      if (!sent) break; // socket buffer full: wait until writable
+      if (sent < 0) break; // socket buffer full: wait until writable
+      next.offset += sent;
+      if (next.offset < next.wire.length) continue; // the rest of a stream frame
       this.#sendQueue.shift();
       next.resolve();
     }
@@ -198,11 +275,11 @@ export class FdSocket extends EventEmitter implements Disposable {
   }
 
   #read(): void {
-    while (!this.#owned.closed && !this.#ended && this.#demand()) {
+    while (!this.#owned.closed && !this.#ended && this.#demand() && this.#ready.length === 0) {
       const fd = this.#owned.fd;
       let raw: ReturnType<Unix['receive']>;
       try {
-        raw = callSync('RECVMSG', { fd }, () => this.#unix.receive(fd, this.#maxPayload));
+        raw = callSync('RECVMSG', { fd }, () => this.#unix.receive(fd, this.kind === 'stream' ? 64 * 1024 : this.#maxPayload));
       } catch (err) {
         // A peer that closed with our messages unread resets the connection: it is gone all the same.
         if ((err as { code?: string }).code !== 'ECONNRESET') {
@@ -219,7 +296,7 @@ export class FdSocket extends EventEmitter implements Disposable {
         return;
       }
       const fds = raw.fds.map((n) => new OwnedFd(n, { binding: this.#binding }));
-      if (raw.truncated) {
+      if (raw.fdsTruncated || (this.kind === 'seqpacket' && raw.truncated)) {
         for (const f of fds) f.close();
         this.#fail(
           invalidState(
@@ -229,12 +306,60 @@ export class FdSocket extends EventEmitter implements Disposable {
             { code: raw.fdsTruncated ? 'ERR_FDS_TRUNCATED' : 'ERR_MESSAGE_TOO_LARGE' },
           ),
         );
+        if (this.kind === 'stream') this.close(); // the stream lost its place
         continue;
       }
-      const message = { payload: raw.payload, fds };
-      const waiter = this.#waiters.shift();
-      if (waiter) waiter.resolve(message);
-      else this.emit('message', message);
+      if (this.kind === 'seqpacket') this.#deliver({ payload: raw.payload, fds });
+      else this.#reassemble(raw.payload, fds);
+    }
+  }
+
+  #deliver(message: FdMessage): void {
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter.resolve(message);
+    else if (this.listenerCount('message') > 0) this.emit('message', message);
+    else this.#ready.push(message);
+  }
+
+  #reassemble(chunk: Buffer, fds: OwnedFd[]): void {
+    const chunkAt = this.#inbufAt + this.#inbuf.length;
+    this.#inbuf = this.#inbuf.length ? Buffer.concat([this.#inbuf, chunk]) : chunk;
+    const end = this.#inbufAt + this.#inbuf.length;
+    // Walk the frame starts this chunk reaches; fds go to the last one in it.
+    let lastStart = -1;
+    let at = this.#walkAt;
+    while (at < end) {
+      if (at >= chunkAt) lastStart = at;
+      if (at + FRAME_HEADER > end) break;
+      at += FRAME_HEADER + this.#inbuf.readUInt32BE(at - this.#inbufAt);
+    }
+    this.#walkAt = at;
+    if (fds.length > 0) {
+      if (lastStart < 0) {
+        for (const f of fds) f.close();
+        this.#fail(invalidState('fds arrived without a message to go with them', { code: 'ERR_FDS_TRUNCATED' }));
+      } else this.#fdsAt.set(lastStart, fds);
+    }
+    while (this.#inbuf.length >= FRAME_HEADER) {
+      const length = this.#inbuf.readUInt32BE(0);
+      const count = this.#inbuf.readUInt32BE(4);
+      if (length > this.#maxPayload) {
+        this.#fail(invalidState(`a message was longer than maxPayload (${this.#maxPayload} bytes)`, { code: 'ERR_MESSAGE_TOO_LARGE' }));
+        this.close(); // a stream cannot skip a frame it will not buffer
+        return;
+      }
+      if (this.#inbuf.length < FRAME_HEADER + length) return;
+      const frameFds = this.#fdsAt.get(this.#inbufAt) ?? [];
+      this.#fdsAt.delete(this.#inbufAt);
+      const payload = Buffer.from(this.#inbuf.subarray(FRAME_HEADER, FRAME_HEADER + length));
+      this.#inbuf = this.#inbuf.subarray(FRAME_HEADER + length);
+      this.#inbufAt += FRAME_HEADER + length;
+      if (frameFds.length !== count) {
+        for (const f of frameFds) f.close();
+        this.#fail(invalidState(`a message announced ${count} fds but ${frameFds.length} arrived; they were closed`, { code: 'ERR_FDS_TRUNCATED' }));
+        continue;
+      }
+      this.#deliver({ payload, fds: frameFds });
     }
   }
 
@@ -299,6 +424,33 @@ export class FdServer extends EventEmitter implements Disposable {
       throw err;
     }
     return new FdServer(path, fd, binding, options);
+  }
+
+  /**
+   * Takes over a listening `net.Server` on a UNIX path: its socket moves
+   * into the FdServer (same path, same bound inode) and the net.Server is
+   * closed. Connections then arrive as framed stream FdSockets.
+   */
+  static from(server: net.Server, options: FdServerOptions = {}): FdServer {
+    const fd = (server as unknown as { _handle?: { fd?: number } })?._handle?.fd;
+    const path = server instanceof net.Server ? server.address() : null;
+    if (typeof fd !== 'number' || fd < 0 || typeof path !== 'string') {
+      throw invalidArgType('server', 'a listening net.Server on a UNIX path', server);
+    }
+    const binding = options.binding ?? defaultBinding();
+    const copy = callSync('LISTEN', { path }, () => binding.unix.dup(fd));
+    // net.Server unlinks its path on close; keep the socket file by a second name meanwhile.
+    const keep = `${path}.handover-${process.pid}`;
+    try {
+      fs.linkSync(path, keep);
+      server.close();
+      fs.renameSync(keep, path);
+    } catch (err) {
+      binding.closeSync(copy);
+      fs.rmSync(keep, { force: true });
+      throw err;
+    }
+    return new FdServer(path, copy, binding, options);
   }
 
   get closed(): boolean {

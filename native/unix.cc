@@ -82,8 +82,9 @@ Napi::Value Accept(const Napi::CallbackInfo& info) {
   ThrowErrno(env, errno, "accept4");
 }
 
-// send(fd, payload, fds) -> true, or false when the socket buffer is full.
-// The fds ride on this one message only, so a retry can never send them twice.
+// send(fd, payload, fds) -> bytes sent, or -1 when the socket buffer is
+// full. The fds ride on this one call only, so a retry (or the rest of a
+// partly sent stream frame) never carries them twice.
 Napi::Value Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = FdArg(info, 0, "fd");
@@ -114,8 +115,9 @@ Napi::Value Send(const Napi::CallbackInfo& info) {
     cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
     std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
   }
-  if (RetryEintr([&] { return ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT); }) >= 0) return Napi::Boolean::New(env, true);
-  if (errno == EAGAIN) return Napi::Boolean::New(env, false);
+  long sent = RetryEintr([&] { return ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT); });
+  if (sent >= 0) return Napi::Number::New(env, static_cast<double>(sent));
+  if (errno == EAGAIN) return Napi::Number::New(env, -1);
   ThrowErrno(env, errno, "sendmsg");
 }
 
@@ -199,6 +201,24 @@ Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
   for (size_t i = 0; i < groups.size(); i++) list.Set(static_cast<uint32_t>(i), groups[i]);
   out.Set("groups", list);
   return out;
+}
+
+// socketType(fd) -> 'seqpacket' | 'stream' for UNIX sockets, else null.
+Napi::Value SocketType(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0, "fd");
+  int domain = 0, type = 0;
+  socklen_t len = sizeof(int);
+  if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0) {
+    if (errno == ENOTSOCK) return env.Null();
+    ThrowErrno(env, errno, "getsockopt");
+  }
+  len = sizeof(int);
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) ThrowErrno(env, errno, "getsockopt");
+  if (domain != AF_UNIX) return env.Null();
+  if (type == SOCK_SEQPACKET) return Napi::String::New(env, "seqpacket");
+  if (type == SOCK_STREAM) return Napi::String::New(env, "stream");
+  return env.Null();
 }
 
 // dup(fd) -> a close-on-exec copy (F_DUPFD_CLOEXEC).
@@ -317,6 +337,7 @@ void InitUnix(Napi::Env env, Napi::Object exports) {
   unix.Set("receive", Napi::Function::New<Receive>(env, "receive"));
   unix.Set("peerCredentials", Napi::Function::New<PeerCredentials>(env, "peerCredentials"));
   unix.Set("dup", Napi::Function::New<Dup>(env, "dup"));
+  unix.Set("socketType", Napi::Function::New<SocketType>(env, "socketType"));
   unix.Set("Poller", Poller::Define(env));
   exports.Set("unix", unix);
 }

@@ -71,8 +71,10 @@ export interface UnixBinding {
   connect(path: string): number;
   /** null: no connection waiting. */
   accept(fd: number): number | null;
-  /** false: the socket buffer is full, nothing was sent. */
-  send(fd: number, payload: Buffer, fds: number[]): boolean;
+  /** Bytes sent; -1: the socket buffer is full, nothing was sent. */
+  send(fd: number, payload: Buffer, fds: number[]): number;
+  /** The kind of UNIX socket fd is, or null for anything else. */
+  socketType(fd: number): 'seqpacket' | 'stream' | null;
   /** null: no message waiting. */
   receive(fd: number, maxPayload: number): ReceivedMessage | null;
   peerCredentials(fd: number): { pid: number; uid: number; gid: number; groups: number[] };

@@ -1,6 +1,7 @@
 // Fds over UNIX sockets (SCM_RIGHTS) between real processes, on the host.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -200,5 +201,78 @@ describe('between processes', () => {
     expect(() => FdServer.listen(socketPath)).toThrow(expect.objectContaining({ code: 'EADDRINUSE' }));
     first.close();
     track(FdServer.listen(socketPath));
+  });
+});
+
+describe('sockets taken over from net', () => {
+  async function netPair(): Promise<{ server: FdServer; client: FdSocket; accepted: Promise<FdSocket> }> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'liveupdate-net-'));
+    const socketPath = path.join(dir, 'net.sock');
+    const netServer = net.createServer();
+    await new Promise<void>((resolve) => netServer.listen(socketPath, resolve));
+    const server = track(FdServer.from(netServer, { maxPayload: 1 << 20 }));
+    const accepted = new Promise<FdSocket>((resolve) => server.once('connection', (s: FdSocket) => resolve(track(s))));
+    const netClient = net.connect(socketPath);
+    await new Promise<void>((resolve) => netClient.once('connect', resolve));
+    return { server, client: track(FdSocket.from(netClient)), accepted };
+  }
+
+  test('a net.Server and a net.Socket, once taken over, carry framed messages with fds', async () => {
+    const { server, client, accepted } = await netPair();
+    expect(fs.existsSync(server.path)).toBe(true);
+    const peer = await accepted;
+    expect(client.kind).toBe('stream');
+    expect(peer.kind).toBe('stream');
+    using m = Memfd.createSync('over-stream');
+    fs.writeSync(m.fd, 'stream data');
+    const big = Buffer.alloc(200 * 1024, 'b');
+    const sends = [client.send('first', [m]), client.send('no fds'), client.send(big), client.send('last', [m, m])];
+    const got: Array<{ text: string; fds: string[] }> = [];
+    const receiver = track(peer);
+    for (let i = 0; i < 4; i++) {
+      const msg = await receiver.receive();
+      got.push({ text: msg.payload.length > 100 ? `${msg.payload.length} bytes` : msg.payload.toString(), fds: msg.fds.map((f) => text(f.fd)) });
+      for (const f of msg.fds) f.close();
+    }
+    await Promise.all(sends);
+    expect(got).toEqual([
+      { text: 'first', fds: ['stream data'] },
+      { text: 'no fds', fds: [] },
+      { text: `${200 * 1024} bytes`, fds: [] },
+      { text: 'last', fds: ['stream data', 'stream data'] },
+    ]);
+  }, 20_000);
+
+  test('many small framed messages with fds keep their order and their fds', async () => {
+    const { client, accepted } = await netPair();
+    const peer = await accepted;
+    const before = openFds();
+    const sent: Promise<void>[] = [];
+    for (let i = 0; i < 100; i++) {
+      using m = Memfd.createSync(`m${i}`);
+      fs.writeSync(m.fd, String(i));
+      sent.push(client.send(`msg ${i}`, i % 3 === 0 ? [m] : []));
+    }
+    for (let i = 0; i < 100; i++) {
+      const msg = await peer.receive();
+      expect(msg.payload.toString()).toBe(`msg ${i}`);
+      expect(msg.fds.map((f) => text(f.fd))).toEqual(i % 3 === 0 ? [String(i)] : []);
+      for (const f of msg.fds) f.close();
+    }
+    await Promise.all(sent);
+    expect(openFds()).toBe(before);
+  }, 20_000);
+
+  test('only a net.Socket that has read nothing yet can be taken over', async () => {
+    expect(() => FdSocket.from({} as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'liveupdate-net-'));
+    const socketPath = path.join(dir, 'read.sock');
+    const netServer = net.createServer((c) => c.end('already here'));
+    await new Promise<void>((resolve) => netServer.listen(socketPath, resolve));
+    const netClient = net.connect(socketPath);
+    await new Promise((resolve) => netClient.once('data', resolve));
+    expect(() => FdSocket.from(netClient)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }));
+    netClient.destroy();
+    netServer.close();
   });
 });
