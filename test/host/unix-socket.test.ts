@@ -150,6 +150,48 @@ describe('between processes', () => {
     await new Promise((resolve) => child.once('exit', resolve));
   });
 
+  test('fds the receiver has no room for (MSG_CTRUNC): the ones that did arrive are closed and the message is an error', async () => {
+    const [mine, theirs] = FdSocket.pair().map(track) as [FdSocket, FdSocket];
+    const child = spawn(
+      'sh',
+      [
+        '-c',
+        `ulimit -n 64; exec "$0" -e "$1"`,
+        process.execPath,
+        `
+        const fs = require('node:fs');
+        const { FdSocket } = require(${JSON.stringify(dist)});
+        const s = new FdSocket(3);
+        const count = () => fs.readdirSync('/proc/self/fd').length;
+        // Use up every fd but two, then receive a message carrying five.
+        const filler = [];
+        try { for (;;) filler.push(fs.openSync('/dev/null', 'r')); } catch {}
+        fs.closeSync(filler.pop());
+        fs.closeSync(filler.pop());
+        const before = count();
+        s.receive().then(
+          () => console.log(JSON.stringify({ received: true })),
+          (err) => {
+            const leaked = count() - before;
+            for (const f of filler) fs.closeSync(f);
+            console.log(JSON.stringify({ code: err.code, leaked }));
+            s.close();
+          },
+        );
+      `,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit', theirs.fd] },
+    );
+    theirs.close();
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    using m = Memfd.createSync('too-many');
+    // The child reads only after filling its fd table; until then the message waits in the kernel.
+    await mine.send('five fds', [m, m, m, m, m]);
+    await new Promise((resolve) => child.once('exit', resolve));
+    expect(JSON.parse(out)).toEqual({ code: 'ERR_FDS_TRUNCATED', leaked: 0 });
+  });
+
   test('a server at a path sees who connects (SO_PEERCRED) and hands out fds', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'liveupdate-sock-'));
     const socketPath = path.join(dir, 'broker.sock');
