@@ -8,18 +8,25 @@ export interface FileHolder {
   command: string;
 }
 
+/** One open fd of some process, whose /proc link matched. */
+export interface OpenFd extends FileHolder {
+  fd: number;
+  /** What /proc/PID/fd/FD points at. */
+  target: string;
+}
+
 /**
- * Finds the processes that have `target` open, from /proc/PID/fd links.
- * Processes we may not inspect are skipped, so the answer can be empty
+ * The open fds of every process whose /proc/PID/fd link satisfies `match`.
+ * Processes we may not inspect are skipped, so the answer can be partial
  * without root.
  */
-export function findHolders(target: string, procRoot = '/proc'): FileHolder[] {
-  const holders: FileHolder[] = [];
+export function scanOpenFds(match: (target: string) => boolean, procRoot = '/proc'): OpenFd[] {
+  const found: OpenFd[] = [];
   let pids: string[];
   try {
     pids = fs.readdirSync(procRoot).filter((entry) => /^\d+$/.test(entry));
   } catch {
-    return holders;
+    return found;
   }
   for (const pid of pids) {
     const fdDir = path.join(procRoot, pid, 'fd');
@@ -29,21 +36,33 @@ export function findHolders(target: string, procRoot = '/proc'): FileHolder[] {
     } catch {
       continue;
     }
-    const holds = fds.some((fd) => {
+    let command: string | undefined;
+    for (const fd of fds) {
+      let target: string;
       try {
-        return fs.readlinkSync(path.join(fdDir, fd)) === target;
+        target = fs.readlinkSync(path.join(fdDir, fd));
       } catch {
-        return false;
+        continue;
       }
-    });
-    if (!holds) continue;
-    let command = '?';
-    try {
-      command = fs.readFileSync(path.join(procRoot, pid, 'comm'), 'utf8').trim();
-    } catch {
-      // The process may have exited meanwhile; its pid is still worth naming.
+      if (!match(target)) continue;
+      command ??= readComm(procRoot, pid);
+      found.push({ pid: Number(pid), command, fd: Number(fd), target });
     }
-    holders.push({ pid: Number(pid), command });
   }
-  return holders;
+  return found.sort((a, b) => a.pid - b.pid || a.fd - b.fd);
+}
+
+function readComm(procRoot: string, pid: string): string {
+  try {
+    return fs.readFileSync(path.join(procRoot, pid, 'comm'), 'utf8').trim();
+  } catch {
+    return '?'; // the process may have exited meanwhile; its pid is still worth naming
+  }
+}
+
+/** The processes that have `target` open, once each. */
+export function findHolders(target: string, procRoot = '/proc'): FileHolder[] {
+  const holders = new Map<number, FileHolder>();
+  for (const { pid, command } of scanOpenFds((t) => t === target, procRoot)) holders.set(pid, { pid, command });
+  return [...holders.values()];
 }

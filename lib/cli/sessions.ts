@@ -1,5 +1,4 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { scanOpenFds } from '../holder';
 import { EXIT, type Io, parse } from './io';
 
 export const sessionsHelp = `Usage: liveupdate sessions [--json]
@@ -28,38 +27,12 @@ export interface HeldSession {
 const PREFIX = 'anon_inode:[luo_session] ';
 
 export function listSessions(procRoot: string): HeldSession[] {
-  const held: HeldSession[] = [];
-  let pids: string[] = [];
-  try {
-    pids = fs.readdirSync(procRoot).filter((e) => /^\d+$/.test(e));
-  } catch {
-    return held;
-  }
-  for (const pid of pids) {
-    let fds: string[];
-    try {
-      fds = fs.readdirSync(path.join(procRoot, pid, 'fd'));
-    } catch {
-      continue;
-    }
-    for (const fd of fds) {
-      let link: string;
-      try {
-        link = fs.readlinkSync(path.join(procRoot, pid, 'fd', fd));
-      } catch {
-        continue;
-      }
-      if (!link.startsWith(PREFIX)) continue;
-      let command = '?';
-      try {
-        command = fs.readFileSync(path.join(procRoot, pid, 'comm'), 'utf8').trim();
-      } catch {
-        // gone meanwhile
-      }
-      held.push({ pid: Number(pid), command, fd: Number(fd), name: link.slice(PREFIX.length) });
-    }
-  }
-  return held.sort((a, b) => a.pid - b.pid || a.fd - b.fd);
+  return scanOpenFds((target) => target.startsWith(PREFIX), procRoot).map(({ pid, command, fd, target }) => ({
+    pid,
+    command,
+    fd,
+    name: target.slice(PREFIX.length),
+  }));
 }
 
 export async function sessions(args: string[], io: Io): Promise<number> {

@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Reporter } from './progress';
 
 /** The kernel command-line word that tells the guest which stage it is in. */
 export const STAGE_PARAM = 'liveupdate_vm_stage';
@@ -24,7 +23,6 @@ export interface VmRunOptions {
   timeoutMs?: number;
   /** Every line of the serial console (kernel and workload output). */
   onConsole?: (line: string) => void;
-  report?: Reporter;
   memory?: string;
   /** Virtual CPUs; see {@link defaultCpus}. */
   cpus?: number;
