@@ -1,5 +1,5 @@
 import { type Binding, defaultBinding } from './binding';
-import { callSync, closedError, invalidArgType, invalidState } from './errors';
+import { type ErrorContext, type Operation, callSync, closedError, invalidArgType, invalidState } from './errors';
 import { validateFd } from './validate';
 
 /** Options shared by every fd-owning object. */
@@ -128,6 +128,16 @@ export class OwnedFd implements Disposable {
     this.#closed = true;
     unclosed.unregister(this);
   }
+}
+
+/**
+ * A close-on-exec copy of `fd` (F_DUPFD_CLOEXEC), owned by the caller. A
+ * Promise form hands its worker this copy, never the caller's number: the
+ * caller may close its fd at once, and the number may name another file by
+ * the time the worker runs. Fails (EBADF) if `fd` is not open now.
+ */
+export function duplicateFd(fd: number, binding: Binding, operation: Operation, context: ErrorContext = {}): OwnedFd {
+  return new OwnedFd(callSync(operation, { fd, ...context }, () => binding.unix.dup(fd)), { binding });
 }
 
 /** What can be adopted: a raw fd number, or an OwnedFd (which is consumed). */

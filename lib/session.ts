@@ -1,7 +1,7 @@
 import type { IoctlArgs, IoctlOperation } from '../types/binding';
 import { defaultBinding } from './binding';
 import { type ErrorContext, callAsync, callSync, fromNative, invalidState } from './errors';
-import { type Adoptable, OwnedFd, type OwnedFdOptions, adoptFd, adoptableFd } from './owned-fd';
+import { type Adoptable, OwnedFd, type OwnedFdOptions, adoptFd, adoptableFd, duplicateFd } from './owned-fd';
 import { type FdLike, type Token, fdOf, validateToken } from './validate';
 
 /** `outgoing`: created in this kernel, to be kept. `incoming`: retrieved after a live update. */
@@ -86,9 +86,17 @@ export class Session extends OwnedFd {
     this.#ioctlSync('LIVEUPDATE_SESSION_PRESERVE_FD', { fd: fdOf(file), token: validateToken(token) });
   }
 
-  /** Promise form of {@link Session.preserveSync}; the pinning runs off the main thread. */
+  /**
+   * Promise form of {@link Session.preserveSync}; the pinning runs off the
+   * main thread. The file is duplicated up front and the copy is what the
+   * kernel sees, so closing `file` before this settles cannot make another
+   * file (one that got the same number) be preserved under `token`.
+   */
   async preserve(file: FdLike, token: Token): Promise<void> {
-    await this.#ioctl('LIVEUPDATE_SESSION_PRESERVE_FD', { fd: fdOf(file), token: validateToken(token) });
+    const args = { fd: fdOf(file), token: validateToken(token) };
+    const context = this.#check('LIVEUPDATE_SESSION_PRESERVE_FD', args);
+    using copy = duplicateFd(args.fd, this.binding, 'LIVEUPDATE_SESSION_PRESERVE_FD', context);
+    await this.#ioctl('LIVEUPDATE_SESSION_PRESERVE_FD', { ...args, fd: copy.fd }, context);
   }
 
   /** Retrieves the file preserved under `token` (LIVEUPDATE_SESSION_RETRIEVE_FD); incoming sessions only. */
@@ -135,8 +143,7 @@ export class Session extends OwnedFd {
     return callSync(operation, context, () => this.binding.ioctlSync(fd, operation, args));
   }
 
-  #ioctl(operation: IoctlOperation, args: IoctlArgs) {
-    const context = this.#check(operation, args);
+  #ioctl(operation: IoctlOperation, args: IoctlArgs, context = this.#check(operation, args)) {
     return this.withFd((fd) => callAsync(operation, context, () => this.binding.ioctl(fd, operation, args)));
   }
 }

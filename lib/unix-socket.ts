@@ -3,7 +3,7 @@ import * as net from 'node:net';
 import * as fs from 'node:fs';
 import { type Binding, defaultBinding } from './binding';
 import { callSync, closedError, invalidArgType, invalidArgValue, invalidState, outOfRange } from './errors';
-import { OwnedFd, type OwnedFdOptions, adoptFd, adoptableFd } from './owned-fd';
+import { OwnedFd, type OwnedFdOptions, adoptFd, adoptableFd, duplicateFd } from './owned-fd';
 import { type FdLike, fdOf, validateString } from './validate';
 
 /** One message: a payload and the fds that came with it, now owned by the receiver. */
@@ -178,7 +178,7 @@ export class FdSocket extends EventEmitter implements Disposable {
     // closed and reused meanwhile (it could be someone else's file).
     const copies: OwnedFd[] = [];
     try {
-      for (const n of numbers) copies.push(new OwnedFd(callSync('SENDMSG', { fd: n }, () => this.#unix.dup(n)), { binding: this.#binding }));
+      for (const n of numbers) copies.push(duplicateFd(n, this.#binding, 'SENDMSG'));
     } catch (err) {
       for (const c of copies) c.close();
       throw err;

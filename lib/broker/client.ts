@@ -53,11 +53,28 @@ export class LiveUpdateClient implements Disposable {
     return new Session(fds[0]!, { direction: 'outgoing' });
   }
 
-  /** After a live update: your session `name`, incoming. Before one: another reference to your outgoing one. */
+  /**
+   * After a live update: your session `name`, incoming. Before one: another
+   * reference to your outgoing one. An incoming session is yours once this
+   * resolves: the broker keeps its own reference until this client tells it
+   * it has the fd, so a client that dies on the way loses nothing (the
+   * session can be retrieved again).
+   */
   async retrieveSession(name: string): Promise<Session> {
     const { reply, fds } = await this.#request({ op: 'retrieve', name });
     const state = reply.ok ? reply.session?.state : undefined;
-    return new Session(fds[0]!, { direction: state === 'outgoing' ? 'outgoing' : 'incoming' });
+    if (state === 'outgoing') return new Session(fds[0]!, { direction: 'outgoing' });
+    let session: Session;
+    try {
+      session = new Session(fds[0]!, { direction: 'incoming' });
+    } catch (err) {
+      for (const f of fds) f.close(); // not acknowledged: the broker still holds it
+      throw err;
+    }
+    // Had the broker gone meanwhile, it still holds its reference: a later
+    // retrieve finds the session again, and this one is real either way.
+    await this.#request({ op: 'retrieved', name }).catch(() => {});
+    return session;
   }
 
   /** Your sessions the broker knows. */
@@ -79,7 +96,10 @@ export class LiveUpdateClient implements Disposable {
   /**
    * Called when the broker announces a live update; preserve what you
    * must in it. When it returns (or its Promise resolves) the broker is
-   * told you are ready.
+   * told you are ready. When it throws (or rejects) the broker is told you
+   * are not, with the error's message: the live update is refused unless
+   * forced, the requester sees why, and this process gets a
+   * `LIVEUPDATE_PREPARE_FAILED` warning (never an unhandled rejection).
    */
   onPrepare(handler: () => unknown): void {
     this.#onPrepare = handler;
@@ -150,11 +170,18 @@ export class LiveUpdateClient implements Disposable {
   }
 
   async #prepare(): Promise<void> {
+    let failed: string | undefined;
     try {
       await this.#onPrepare?.();
-    } finally {
-      await this.#request({ op: 'ready' }).catch(() => {});
+    } catch (err) {
+      failed = err instanceof Error ? err.message : String(err);
+      process.emitWarning(`the prepare handler failed: ${failed}`, {
+        type: 'LiveUpdateWarning',
+        code: 'LIVEUPDATE_PREPARE_FAILED',
+        detail: 'the broker was told this client is not ready; the live update will not go ahead unless forced',
+      });
     }
+    await this.#request({ op: 'ready', ...(failed !== undefined && { failed }) }).catch(() => {});
   }
 
   #fail(err: unknown): void {

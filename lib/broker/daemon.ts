@@ -48,14 +48,22 @@ interface Entry {
   name: string;
   kernelName: string;
   state: SessionInfo['state'];
-  /** The broker's own reference, held until the kexec (outgoing sessions). */
+  /**
+   * The broker's own reference: held until the kexec (outgoing sessions),
+   * and for an incoming session until the client it was handed to says it
+   * has it (a fd still queued on a dead client's socket dies with it).
+   */
   session?: Session;
+  /** The connection an incoming session was sent to and that has not yet said `retrieved`. */
+  handoff?: Client;
 }
 
 interface Client {
   socket: FdSocket;
   peer: PeerCredentials;
   ready: boolean;
+  /** Why its prepare handler failed, when it said so with its `ready`. */
+  failed?: string;
 }
 
 interface RecordFile {
@@ -127,7 +135,10 @@ export class LiveUpdateBroker {
    * each has answered `ready`, or `timeoutMs` passed. Returns who did not.
    */
   async prepare(timeoutMs = this.#options.barrierTimeoutMs ?? 30_000): Promise<Peer[]> {
-    for (const c of this.#clients) c.ready = false;
+    for (const c of this.#clients) {
+      c.ready = false;
+      c.failed = undefined;
+    }
     const waiting = new Promise<void>((resolve) => {
       this.#barrier = { done: resolve };
     });
@@ -140,7 +151,9 @@ export class LiveUpdateBroker {
       clearTimeout(timer);
       this.#barrier = undefined;
     }
-    return [...this.#clients].filter((c) => !c.ready).map((c) => ({ pid: c.peer.pid, uid: c.peer.uid }));
+    return [...this.#clients]
+      .filter((c) => !c.ready || c.failed !== undefined)
+      .map((c) => ({ pid: c.peer.pid, uid: c.peer.uid, ...(c.failed !== undefined && { reason: `its prepare handler failed: ${c.failed}` }) }));
   }
 
   /**
@@ -229,6 +242,11 @@ export class LiveUpdateBroker {
     const gone = () => {
       this.#clients.delete(client);
       socket.close();
+      for (const e of this.#entries.values()) {
+        if (e.handoff !== client) continue;
+        e.handoff = undefined; // the broker still holds it: the session stays retrievable
+        this.#log(`pid ${client.peer.pid} went away before it had ${JSON.stringify(e.name)}; it can be retrieved again`);
+      }
       this.#checkBarrier();
     };
     socket.on('end', gone);
@@ -280,19 +298,26 @@ export class LiveUpdateBroker {
           this.#send(client, { id: request.id, ok: true, session: info(entry) }, [entry.session!]);
           return;
         }
-        // Retrieving is permanent: keep our reference until the client has its own.
+        if (entry.handoff && entry.handoff !== client) {
+          throw new ProtocolError(`session ${JSON.stringify(request.name)} is being handed to pid ${entry.handoff.peer.pid}; ask again if it goes away without it`, 'EBUSY');
+        }
+        // Retrieving is permanent, and a fd queued on a socket dies with the
+        // socket: keep our reference until the client says it has its own.
         entry.session ??= this.#lu.retrieveSessionSync(entry.kernelName);
-        const session = entry.session;
-        const reply = { id: request.id, ok: true as const, session: { ...info(entry), state: 'handed-out' as const } };
-        client.socket.send(encode(reply), [session]).then(
-          () => {
-            entry.state = 'handed-out';
-            entry.session = undefined;
-            session.close();
-            this.#log(`uid ${uid} retrieved ${JSON.stringify(request.name)}`);
-          },
-          () => {}, // the client went away: it can ask again
-        );
+        entry.handoff = client;
+        this.#log(`handing ${JSON.stringify(request.name)} to pid ${client.peer.pid} (uid ${uid}); holding it until it says it has it`);
+        this.#send(client, { id: request.id, ok: true, session: info(entry) }, [entry.session]);
+        return;
+      }
+      case 'retrieved': {
+        const entry = this.#own(uid, request.name);
+        if (entry.handoff !== client) throw new ProtocolError(`no session named ${JSON.stringify(request.name)} is being handed to you`, 'EINVAL');
+        entry.state = 'handed-out';
+        entry.handoff = undefined;
+        entry.session?.close();
+        entry.session = undefined;
+        this.#log(`uid ${uid} retrieved ${JSON.stringify(request.name)}`);
+        this.#send(client, { id: request.id, ok: true, session: info(entry) });
         return;
       }
       case 'release': {
@@ -324,6 +349,8 @@ export class LiveUpdateBroker {
         return;
       case 'ready':
         client.ready = true;
+        client.failed = request.failed;
+        if (request.failed !== undefined) this.#log(`pid ${client.peer.pid} (uid ${uid}) could not prepare: ${request.failed}`);
         this.#checkBarrier();
         this.#send(client, { id: request.id, ok: true });
         return;
@@ -332,7 +359,7 @@ export class LiveUpdateBroker {
         void this.kexec(request).then(
           (notReady) => {
             if (notReady.length > 0 && !request.force) {
-              const who = notReady.map((p) => `pid ${p.pid} (uid ${p.uid})`).join(', ');
+              const who = notReady.map((p) => `pid ${p.pid} (uid ${p.uid})${p.reason ? `: ${p.reason}` : ''}`).join('; ');
               this.#send(client, { id: request.id, ok: false, error: { code: 'EBUSY', message: `not ready: ${who}; pass force to go ahead`, notReady } });
             } else this.#send(client, { id: request.id, ok: true, notReady });
           },

@@ -11,8 +11,9 @@ export const MAX_CLIENT_NAME = 255;
 export type Request =
   | { id: number; op: 'create' | 'retrieve' | 'release'; name: string }
   | { id: number; op: 'adopt'; name: string } // the session fd rides along
+  | { id: number; op: 'retrieved'; name: string } // the client has the session fd a retrieve handed it
   | { id: number; op: 'list' }
-  | { id: number; op: 'ready' }
+  | { id: number; op: 'ready'; failed?: string } // failed: why the client could not prepare
   | { id: number; op: 'kexec'; kernel: string; cmdline?: string; force?: boolean; timeoutMs?: number };
 
 export interface SessionInfo {
@@ -33,6 +34,8 @@ export interface PrepareEvent {
 export interface Peer {
   pid: number;
   uid: number;
+  /** Why it is not ready, when it said so (its prepare handler failed). */
+  reason?: string;
 }
 
 /**
@@ -80,12 +83,15 @@ export function parseRequest(payload: Buffer): Request {
   switch (r.op) {
     case 'create':
     case 'retrieve':
+    case 'retrieved':
     case 'release':
     case 'adopt':
       return { id: r.id, op: r.op, name: validateClientName(r.name) };
     case 'list':
-    case 'ready':
       return { id: r.id, op: r.op };
+    case 'ready':
+      if (r.failed !== undefined && typeof r.failed !== 'string') throw new ProtocolError('failed must be a string', 'EINVAL');
+      return r.failed === undefined ? { id: r.id, op: 'ready' } : { id: r.id, op: 'ready', failed: r.failed.slice(0, 1024) };
     case 'kexec':
       if (typeof r.kernel !== 'string' || !r.kernel) throw new ProtocolError('kernel must be a path', 'EINVAL');
       if (r.cmdline !== undefined && typeof r.cmdline !== 'string') throw new ProtocolError('cmdline must be a string', 'EINVAL');

@@ -1,11 +1,14 @@
 // A client of the live update broker, run by test/guest/broker.mts as
 // another uid. Prints one JSON line per event on stdout.
-//   keep NAME DATA [--no-ack]   create NAME, preserve a memfd with DATA, hold it;
+//   keep NAME DATA [--no-ack|--fail-prepare]
+//                               create NAME, preserve a memfd with DATA, hold it;
 //                               re-adopt it if the broker restarts
+//   grab NAME                   ask for NAME over a raw socket, then stop
+//                               (SIGSTOP) without reading the reply
 //   check NAME DATA             after the live update: retrieve NAME, compare, finish
 //   try NAME                    try to retrieve NAME; report the error code
 import * as fs from 'node:fs';
-import { LiveUpdateClient, Memfd, type Session } from 'liveupdate';
+import { FdSocket, LiveUpdateClient, Memfd, type Session } from 'liveupdate';
 
 const [socketPath, command, name, data] = process.argv.slice(2) as [string, string, string, string];
 const say = (event: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ pid: process.pid, uid: process.getuid!(), ...event })}\n`);
@@ -14,7 +17,8 @@ function connect(): LiveUpdateClient {
   return LiveUpdateClient.connect(socketPath);
 }
 
-async function keep(noAck: boolean) {
+async function keep(noAck: boolean, failPrepare: boolean) {
+  process.on('warning', (w) => say({ event: 'warning', name: w.name, code: (w as { code?: string }).code, message: w.message }));
   let client = connect();
   let session: Session;
   try {
@@ -29,6 +33,7 @@ async function keep(noAck: boolean) {
   const watch = (c: LiveUpdateClient) => {
     c.onPrepare(() => {
       say({ event: 'prepare' });
+      if (failPrepare) throw new Error('cannot pause the guest: disk full');
       return noAck ? new Promise(() => {}) : undefined;
     });
   };
@@ -79,6 +84,14 @@ async function attempt() {
   client.close();
 }
 
-if (command === 'keep') await keep(process.argv.includes('--no-ack'));
+async function grab() {
+  const socket = FdSocket.connect(socketPath);
+  await socket.send(JSON.stringify({ id: 1, op: 'retrieve', name }));
+  say({ event: 'sent' });
+  process.kill(process.pid, 'SIGSTOP');
+}
+
+if (command === 'keep') await keep(process.argv.includes('--no-ack'), process.argv.includes('--fail-prepare'));
+else if (command === 'grab') await grab();
 else if (command === 'check') await check();
 else if (command === 'try') await attempt();

@@ -25,7 +25,16 @@ const record = (step: string, fields: Record<string, unknown> = {}) => {
   console.log(`broker ${stage}: ${step} ${JSON.stringify(fields)}`);
 };
 const SOCKET = '/run/luod/broker.sock';
-const log = (line: string) => console.log(`luod: ${line}`);
+// The broker's log, and a way to wait for a line in it (what it did, not a guess at when).
+const logWaiters: Array<{ pattern: RegExp; resolve: () => void }> = [];
+const log = (line: string) => {
+  console.log(`luod: ${line}`);
+  for (const w of logWaiters.filter((x) => x.pattern.test(line))) {
+    logWaiters.splice(logWaiters.indexOf(w), 1);
+    w.resolve();
+  }
+};
+const logged = (pattern: RegExp) => new Promise<void>((resolve) => logWaiters.push({ pattern, resolve }));
 const ALLOWED = [1000, 1001];
 // Every client is in this group, which owns the socket (mode 0660), so the
 // broker's own allowlist is what refuses uid 1002.
@@ -124,6 +133,26 @@ if (stage === 1) {
     stillServing: await rawExchange(JSON.stringify({ id: 3, op: 'list' })),
   });
 
+  const g = client(1000, 'keep', 'failing', 'G-data', '--fail-prepare');
+  await g.next('kept');
+  const h = client(1000, 'keep', 'grabbed', 'H-data');
+  await h.next('kept');
+  {
+    using root = LiveUpdateClient.connect(SOCKET);
+    const refusal = await root.requestKexec({ kernel: process.env.LIVEUPDATE_VM_KERNEL!, cmdline: nextStageCmdline(2), timeoutMs: 3000 }).then(
+      () => ({ refused: false }),
+      (err) => ({ refused: true, code: err.code, message: err.message, notReady: err.notReady }),
+    );
+    record('kexec with a client whose prepare handler throws', {
+      ...refusal,
+      gPid: g.child.pid,
+      warning: await g.next('warning'),
+      gStillRunning: g.child.exitCode === null && g.child.signalCode === null,
+    });
+  }
+  g.child.kill('SIGKILL'); // its session stays with the broker, like any dead client's
+  await new Promise((r) => g.child.once('exit', r));
+
   const f = client(1000, 'keep', 'noack', 'F-data', '--no-ack');
   await f.next('kept');
   const root = LiveUpdateClient.connect(SOCKET);
@@ -144,6 +173,21 @@ if (stage === 1) {
 } else {
   const broker = LiveUpdateBroker.start(brokerOptions);
   record('new broker found the record', { sessions: broker.sessions() });
+
+  // A client killed after asking for its session and before reading the
+  // reply: the fd dies in its socket's queue, the broker's reference does not.
+  const handing = logged(/^handing "grabbed" to pid \d+/);
+  const grabber = client(1000, 'grab', 'grabbed');
+  await grabber.next('sent');
+  await handing;
+  const wentAway = logged(/went away before it had "grabbed"/);
+  grabber.child.kill('SIGKILL');
+  await wentAway;
+  record('a client killed between its retrieve and the reply', {
+    state: broker.sessions().find((x) => x.name === 'grabbed')?.state,
+    secondClient: await client(1000, 'check', 'grabbed', 'H-data').next('checked').catch((err) => ({ error: String(err) })),
+  });
+
   const results: Record<string, unknown> = {};
   for (const [key, uid, name, data] of [
     ['a', 1000, 'ram', 'A-data'],
@@ -151,6 +195,7 @@ if (stage === 1) {
     ['killedBeforeKexec', 1000, 'doomed', 'D-data'],
     ['late', 1001, 'late', 'E-data'],
     ['neverAcked', 1000, 'noack', 'F-data'],
+    ['prepareFailed', 1000, 'failing', 'G-data'],
   ] as const) {
     results[key] = await client(uid, 'check', name, data).next('checked').catch((err) => ({ error: String(err) }));
   }

@@ -33,6 +33,12 @@ const MANY = { session: 'many-files', count: 16, firstToken: 100 };
 const LONG_NAME = `${'é'.repeat(31)}x`; // 63 bytes of UTF-8
 const ADOPTED = 'adopted-elsewhere';
 const CLOSED = 'closed-after-retrieve';
+const REUSED = { session: 'reused-number', token: 1 };
+// Sizes around a page and a large one, sealed and not, each read part-way so the file position is not 0.
+const SIZES = { session: 'sizes', bytes: [0, 1, 4095, 4096, 4097, 64 << 20] };
+const sizeCases = SIZES.bytes.flatMap((size, i) =>
+  [false, true].map((sealed) => ({ size, sealed, token: 1000 + i * 2 + (sealed ? 1 : 0), position: Math.floor(size / 3), seed: i })),
+);
 
 function pattern(size: number, seed: number): Buffer {
   const block = Buffer.alloc(4096);
@@ -353,11 +359,37 @@ stage1('keep: a session with a 63-byte name, one adopted elsewhere, one to close
   }
 });
 
+stage1('keep: preserve() closed and its number reused before the worker runs still preserves the file it was given', async (ctx) => {
+  using lu = LiveUpdate.openSync();
+  const s = lu.createSessionSync(REUSED.session);
+  const mine = memfdWith('mine', Buffer.from('the file the caller meant'));
+  const n = mine.fd;
+  const preserving = s.preserve(mine, REUSED.token);
+  mine.close();
+  using theirs = memfdWith('theirs', Buffer.from('another file that got the same number'));
+  assert.equal(theirs.fd, n);
+  await preserving;
+  s.preserveSync(theirs, REUSED.token + 1); // EBUSY had it been preserved under the caller's token
+  ctx.kept.push(s);
+});
+
+stage1(`keep: ${SIZES.session}: memfds of ${SIZES.bytes.join(', ')} bytes, sealed and unsealed, positions part-way`, async (ctx) => {
+  using lu = LiveUpdate.openSync();
+  const s = await lu.createSession(SIZES.session);
+  for (const c of sizeCases) {
+    using m = memfdWith(`size-${c.size}`, pattern(c.size, c.seed));
+    fs.readSync(m.fd, Buffer.alloc(c.position), 0, c.position, null);
+    if (c.sealed) m.addSealsSync(['write', 'shrink', 'grow', 'seal']);
+    await s.preserve(m, c.token);
+  }
+  ctx.kept.push(s);
+});
+
 stage1('`liveupdate sessions` lists every kept session with its full name and holder', async () => {
   const { code, out } = await runCli('sessions', '--json');
   assert.equal(code, 0);
   const mine = JSON.parse(out).filter((s: { pid: number }) => s.pid === process.pid).map((s: { name: string }) => s.name).sort();
-  assert.deepEqual(mine, [RAM.session, MANY.session, LONG_NAME, ADOPTED, CLOSED].sort());
+  assert.deepEqual(mine, [RAM.session, MANY.session, LONG_NAME, ADOPTED, CLOSED, REUSED.session, SIZES.session].sort());
 });
 
 // ---------------------------------------------------------------- stage 2
@@ -428,6 +460,30 @@ stage2(`retrieves all ${MANY.count} files of ${MANY.session} with the Promise fo
     for (const fd of fds) fd.close();
   }
   await s.finish();
+});
+
+stage2('the file preserve() was given comes back under its token, not the one that reused its number', (ctx) => {
+  using s = ctx.lu!.retrieveSessionSync(REUSED.session);
+  using mine = s.retrieveSync(REUSED.token);
+  using theirs = s.retrieveSync(REUSED.token + 1);
+  assert.equal(readAll(mine.fd).toString(), 'the file the caller meant');
+  assert.equal(readAll(theirs.fd).toString(), 'another file that got the same number');
+  s.finishSync();
+});
+
+stage2(`${SIZES.session}: every size comes back with the same hash, size, position and seals`, async (ctx) => {
+  using s = await ctx.lu!.retrieveSession(SIZES.session);
+  for (const c of sizeCases) {
+    using m = Memfd.from(await s.retrieve(c.token));
+    const what = `${c.size} bytes${c.sealed ? ', sealed' : ''}`;
+    assert.equal(fs.fstatSync(m.fd).size, c.size, what);
+    assert.equal(sha(readAll(m.fd)), sha(pattern(c.size, c.seed)), what);
+    assert.deepEqual(m.getSealsSync(), c.sealed ? ['seal', 'shrink', 'grow', 'write'] : [], what);
+    const rest = Buffer.alloc(c.size - c.position);
+    assert.equal(fs.readSync(m.fd, rest, 0, rest.length, null), rest.length, `${what}: reads on from the kept position`);
+    assert.ok(rest.equals(pattern(c.size, c.seed).subarray(c.position)), what);
+  }
+  s.finishSync();
 });
 
 stage2('a 63-byte UTF-8 session name is retrieved by that name', (ctx) => {

@@ -43,7 +43,8 @@ export function fakeBinding(answers: Partial<Record<IoctlOperation | 'open' | 'c
       throw nativeError('EINVAL', 22, 'reboot');
     },
     rebootKexec: async () => binding.rebootKexecSync(),
-    unix: {} as Binding['unix'], // fd passing is tested against the real addon
+    // fd passing is tested against the real addon; dup stands in for the copies Promise forms take.
+    unix: { dup: (fd: number) => (calls.push({ call: 'dup', args: [fd] }), nextFd++) } as unknown as Binding['unix'],
     constants: {
       O_RDONLY: 0, O_RDWR: 2, MFD_ALLOW_SEALING: 2,
       F_SEAL_SEAL: 1, F_SEAL_SHRINK: 2, F_SEAL_GROW: 4, F_SEAL_WRITE: 8, F_SEAL_FUTURE_WRITE: 16, F_SEAL_EXEC: 32,

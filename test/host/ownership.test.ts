@@ -2,9 +2,11 @@
 // owns, and is never closed by garbage collection.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { LiveUpdate, Memfd, OwnedFd } from '../../lib/index';
+import { LiveUpdate, Memfd, OwnedFd, Session } from '../../lib/index';
+import { type Binding, defaultBinding } from '../../lib/binding';
 import { fakeBinding } from './fake-binding';
 
 const openFds = () => fs.readdirSync('/proc/self/fd').length;
@@ -82,7 +84,56 @@ describe('close() while a Promise call is in flight', () => {
     release();
     await preserving;
     await new Promise((r) => setImmediate(r));
-    expect(closed()).toEqual([deviceFd, sessionFd]);
+    const copy = (calls.find((c) => c.call === 'LIVEUPDATE_SESSION_PRESERVE_FD')!.args[1] as { fd: number }).fd;
+    expect(copy).not.toBe(5); // the worker got preserve()'s own copy of fd 5
+    expect(closed()).toEqual([deviceFd, sessionFd, copy]);
+  });
+});
+
+describe('Promise forms hold every fd they touch until they settle', () => {
+  // The worker thread runs later than the call: by then the caller may have
+  // closed its fd and the number may name another file. Seen with strace
+  // under one thread-pool thread: the other file was preserved under the
+  // caller's token.
+  test('preserve(file) preserves the file it was given, even if the number is reused before the worker runs', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'liveupdate-preserve-'));
+    const [mine, theirs] = [path.join(dir, 'mine'), path.join(dir, 'theirs')];
+    fs.writeFileSync(mine, 'mine');
+    fs.writeFileSync(theirs, 'theirs');
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let preserved: string | undefined;
+    const real = defaultBinding();
+    const binding: Binding = {
+      ...real,
+      ioctlSync: () => ({ name: 'held' }),
+      ioctl: async (_fd, _op, args) => {
+        await gate;
+        preserved = fs.readlinkSync(`/proc/self/fd/${args.fd}`);
+        return {};
+      },
+    };
+    const session = new Session(fs.openSync('/dev/null', 'r'), { binding, direction: 'outgoing' });
+    const before = openFds();
+    const file = fs.openSync(mine, 'r');
+    const preserving = session.preserve(file, 1);
+    fs.closeSync(file);
+    const reused = fs.openSync(theirs, 'r');
+    expect(reused).toBe(file); // the lowest free number comes back
+    release();
+    await preserving;
+    expect(preserved).toBe(mine);
+    fs.closeSync(reused);
+    expect(openFds()).toBe(before); // the library's own copy is closed again
+    session.close();
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  test('a file closed before the call is refused up front (EBADF), naming the operation', async () => {
+    using session = new Session(fs.openSync('/dev/null', 'r'), { binding: { ...defaultBinding(), ioctlSync: () => ({ name: 's' }) }, direction: 'outgoing' });
+    const n = fs.openSync('/dev/null', 'r');
+    fs.closeSync(n);
+    await expect(session.preserve(n, 1)).rejects.toMatchObject({ code: 'EBADF', operation: 'LIVEUPDATE_SESSION_PRESERVE_FD' });
   });
 });
 

@@ -41,6 +41,19 @@ describe('before the live update', () => {
     expect(s.stillServing).toMatchObject({ id: 3, ok: true });
   });
 
+  test('a client whose prepare handler throws is reported not ready, with why, and the live update is refused', () => {
+    const s = step(1, 'kexec with a client whose prepare handler throws');
+    expect(s).toMatchObject({ refused: true, code: 'EBUSY' });
+    expect(s.notReady).toEqual([{ pid: s.gPid, uid: 1000, reason: 'its prepare handler failed: cannot pause the guest: disk full' }]);
+    expect(s.message).toContain('cannot pause the guest: disk full');
+  });
+
+  test('the failing client gets a warning instead of dying of an unhandled rejection', () => {
+    const s = step(1, 'kexec with a client whose prepare handler throws');
+    expect(s.warning).toMatchObject({ name: 'LiveUpdateWarning', code: 'LIVEUPDATE_PREPARE_FAILED', message: expect.stringContaining('disk full') });
+    expect(s.gStillRunning).toBe(true);
+  });
+
   test('a live update is refused while a client has not acknowledged, naming it', () => {
     const s = step(1, 'kexec with a client that never acknowledges');
     expect(s.refused).toBe(true);
@@ -56,12 +69,18 @@ describe('before the live update', () => {
 describe('after the live update', () => {
   test("the new broker reads the previous broker's record", () => {
     const names = step(2, 'new broker found the record').sessions.map((x: { uid: number; name: string; state: string }) => `${x.uid}:${x.name}:${x.state}`);
-    expect(names.sort()).toEqual(['1000:doomed:incoming', '1000:noack:incoming', '1000:ram:incoming', '1001:late:incoming', '1001:ram:incoming']);
+    expect(names.sort()).toEqual(['1000:doomed:incoming', '1000:failing:incoming', '1000:grabbed:incoming', '1000:noack:incoming', '1000:ram:incoming', '1001:late:incoming', '1001:ram:incoming']);
+  });
+
+  test('a client killed between asking for its session and reading the reply loses nothing: the next client of its uid gets the data', () => {
+    const s = step(2, 'a client killed between its retrieve and the reply');
+    expect(s.state).toBe('incoming');
+    expect(s.secondClient).toMatchObject({ event: 'checked', ok: true, got: 'H-data', direction: 'incoming' });
   });
 
   test('each client gets back exactly its own data', () => {
     const r = step(2, 'each client gets its own session back');
-    for (const key of ['a', 'b', 'killedBeforeKexec', 'late', 'neverAcked']) {
+    for (const key of ['a', 'b', 'killedBeforeKexec', 'late', 'neverAcked', 'prepareFailed']) {
       expect(r[key], key).toMatchObject({ event: 'checked', ok: true, direction: 'incoming' });
     }
     expect(r.a.got).toBe('A-data');
