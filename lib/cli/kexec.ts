@@ -1,20 +1,28 @@
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Kexec, kexec as realKexec } from '../kexec';
+import { kexecTrigger } from './init-system';
 import { CliError, EXIT, type Io, parse } from './io';
 
 export const kexecHelp = `Usage:
   liveupdate kexec load --kernel FILE [--initrd FILE] [--append "ARGS" | --reuse-cmdline]
   liveupdate kexec unload
-  liveupdate kexec exec --yes
+  liveupdate kexec exec --yes [--force]
 
   load    loads the next kernel with kexec_file_load(2). Its command line is
           --append's, or with --reuse-cmdline (the default) the running one.
           Warns when liveupdate=on is missing from it.
   unload  unloads it again.
-  exec    reboots into the loaded kernel now, without shutting anything down:
-          the live update. Processes holding LUO sessions keep their files.
-          Refuses when no kernel is loaded; needs --yes.
+  exec    reboots into the loaded kernel now: the live update. Refuses when
+          no kernel is loaded; needs --yes.
+          With systemd as PID 1 it runs \`systemctl kexec\`: services stop in
+          order and file systems are unmounted; only what services keep in
+          their fd stores (FileDescriptorStorePreserve=yes, LUOSession=)
+          survives. --force skips systemd and reboots at once.
+          Without systemd it calls reboot(LINUX_REBOOT_CMD_KEXEC) at once:
+          nothing is shut down, and processes holding LUO sessions keep them.
+          \`liveupdate status\` says which applies here.
 
 Needs root (CAP_SYS_BOOT).
 `;
@@ -22,7 +30,16 @@ Needs root (CAP_SYS_BOOT).
 // Where `load` records the command line, so `exec` can warn about it.
 const recordFile = (io: Io) => path.join(io.env.LIVEUPDATE_RUN_DIR ?? '/run/liveupdate', 'kexec-cmdline');
 
-export async function kexecCommand(args: string[], io: Io, k: Kexec = realKexec): Promise<number> {
+/** Runs systemctl with `args`, its output on ours; returns its exit status. */
+export type Systemctl = (args: string[]) => number | null;
+
+const realSystemctl: Systemctl = (args) => {
+  const r = spawnSync('systemctl', args, { stdio: 'inherit' });
+  if (r.error) throw new CliError(`could not run systemctl: ${r.error.message}`, EXIT.unavailable);
+  return r.status;
+};
+
+export async function kexecCommand(args: string[], io: Io, k: Kexec = realKexec, systemctl: Systemctl = realSystemctl): Promise<number> {
   const [sub, ...rest] = args;
   if (!sub || sub === '-h' || sub === '--help') {
     io.out(kexecHelp);
@@ -62,7 +79,7 @@ export async function kexecCommand(args: string[], io: Io, k: Kexec = realKexec)
     return EXIT.ok;
   }
   if (sub === 'exec') {
-    const { values } = parse(rest, { yes: { type: 'boolean', short: 'y' }, help: { type: 'boolean', short: 'h' } });
+    const { values } = parse(rest, { yes: { type: 'boolean', short: 'y' }, force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
     if (values.help) return help(io);
     const loaded = readLoaded(io);
     if (loaded === false) throw new CliError('no kernel is loaded: run `liveupdate kexec load --kernel FILE` first', EXIT.unavailable);
@@ -76,6 +93,16 @@ export async function kexecCommand(args: string[], io: Io, k: Kexec = realKexec)
       io.err('liveupdate: warning: the loaded kernel was given no liveupdate=on; it will not take sessions back\n');
     }
     if (!values.yes) throw new CliError('kexec exec reboots this machine now; pass --yes to go ahead', EXIT.usage);
+    const trigger = kexecTrigger(io);
+    if (trigger.via === 'systemctl' && !values.force) {
+      io.out('systemd is PID 1: handing the live update to `systemctl kexec`\n');
+      const status = systemctl(['kexec']);
+      if (status !== 0) throw new CliError(`systemctl kexec failed (exit status ${status})`, EXIT.failed);
+      return EXIT.ok;
+    }
+    if (trigger.via === 'systemctl') {
+      io.err('liveupdate: warning: --force: rebooting at once; systemd stops no service, unmounts and flushes nothing\n');
+    }
     io.out('rebooting into the loaded kernel\n');
     k.rebootSync();
   }

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { findHolders } from '../holder';
 import { DEFAULT_DEVICE_PATH } from '../liveupdate';
+import { type KexecTrigger, kexecTrigger } from './init-system';
 import { EXIT, type Io, parse } from './io';
 
 export const statusHelp = `Usage: liveupdate status [--json] [--device PATH]
@@ -30,6 +31,8 @@ export interface Status {
   preservable: string[];
   /** Why a live update will not work here, if it will not. */
   problems: string[];
+  /** How `liveupdate kexec exec` would trigger it here. */
+  trigger: KexecTrigger;
 }
 
 const CONFIG_KEYS = ['CONFIG_LIVEUPDATE', 'CONFIG_LIVEUPDATE_MEMFD', 'CONFIG_KEXEC_HANDOVER', 'CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT', 'CONFIG_KEXEC_FILE'];
@@ -54,7 +57,15 @@ export function readStatus(io: Io, devicePath = DEFAULT_DEVICE_PATH): Status {
 
   // Each LUO file handler registers at boot; today only memfd has one.
   const preservable = present && (!config || config.CONFIG_LIVEUPDATE_MEMFD === 'y' || !('CONFIG_LIVEUPDATE_MEMFD' in config)) ? ['memfd'] : [];
-  return { kernel, device: { path: devicePath, present, holders }, cmdline: { liveupdate: param('liveupdate'), kho: param('kho') }, config, preservable, problems };
+  return {
+    kernel,
+    device: { path: devicePath, present, holders },
+    cmdline: { liveupdate: param('liveupdate'), kho: param('kho') },
+    config,
+    preservable,
+    problems,
+    trigger: kexecTrigger(io),
+  };
 }
 
 function readFile(file: string): string | undefined {
@@ -100,6 +111,7 @@ export async function status(args: string[], io: Io): Promise<number> {
         `config:       ${s.config ? Object.entries(s.config).map(([k, v]) => `${k.replace('CONFIG_', '')}=${v}`).join(' ') : 'not readable (no /proc/config.gz or /boot/config-*)'}`,
         `preservable:  ${s.preservable.length ? s.preservable.join(', ') : 'nothing'}`,
         s.problems.length ? `live update:  not possible: ${s.problems.join('; ')}` : 'live update:  possible',
+        `kexec exec:   ${s.trigger.via === 'systemctl' ? 'systemctl kexec' : 'reboot(LINUX_REBOOT_CMD_KEXEC)'} (${s.trigger.why})`,
         '',
       ].join('\n'),
     );

@@ -87,6 +87,7 @@ describe('status', () => {
       cmdline: { liveupdate: 'on', kho: 'on' },
       preservable: ['memfd'],
       problems: [],
+      trigger: { via: 'reboot' },
     });
   });
 
@@ -164,5 +165,42 @@ describe('kexec', () => {
     const { t, calls, k } = setup('1');
     await expect(kexecCommand(['exec', '--yes'], t.io, k)).rejects.toMatchObject({ code: 'EINVAL', operation: 'REBOOT_KEXEC' });
     expect(calls.map((c) => c.call)).toEqual(['rebootKexec']);
+  });
+
+  describe('with systemd as PID 1', () => {
+    function underSystemd() {
+      const s = setup('1');
+      const io = { ...s.t.io, procRoot: tree({ cmdline: 'liveupdate=on\n', '1/comm': 'systemd\n' }) };
+      const systemctl: string[][] = [];
+      return { ...s, io, systemctl, run: (status: number) => (args: string[]) => (systemctl.push(args), status) };
+    }
+
+    test('exec --yes goes through `systemctl kexec`, never the raw reboot', async () => {
+      const { io, calls, k, systemctl, run, t } = underSystemd();
+      expect(await kexecCommand(['exec', '--yes'], io, k, run(0))).toBe(0);
+      expect(systemctl).toEqual([['kexec']]);
+      expect(calls.map((c) => c.call)).not.toContain('rebootKexec');
+      expect(t.out()).toMatch(/handing the live update to `systemctl kexec`/);
+    });
+
+    test('a failing systemctl is an error naming it, and still no raw reboot', async () => {
+      const { io, calls, k, run } = underSystemd();
+      await expect(kexecCommand(['exec', '--yes'], io, k, run(1))).rejects.toMatchObject({ exitCode: 1, message: 'systemctl kexec failed (exit status 1)' });
+      expect(calls.map((c) => c.call)).not.toContain('rebootKexec');
+    });
+
+    test('--force reboots at once, with a warning that systemd shuts nothing down', async () => {
+      const { io, calls, k, systemctl, run, t } = underSystemd();
+      await expect(kexecCommand(['exec', '--yes', '--force'], io, k, run(0))).rejects.toMatchObject({ operation: 'REBOOT_KEXEC' });
+      expect(systemctl).toEqual([]);
+      expect(calls.map((c) => c.call)).toEqual(['rebootKexec']);
+      expect(t.err()).toMatch(/--force: rebooting at once; systemd stops no service/);
+    });
+
+    test('status says the live update goes through systemctl kexec', async () => {
+      const { io, t } = underSystemd();
+      await main(['status', '--json', '--device', '/nonexistent/liveupdate'], io);
+      expect(JSON.parse(t.out()).trigger).toMatchObject({ via: 'systemctl', init: 'systemd' });
+    });
   });
 });
