@@ -22,11 +22,17 @@ export interface PeerCredentials {
 }
 
 export interface FdSocketOptions extends OwnedFdOptions {
-  /** Largest payload accepted; a longer message is an error. 64 KiB by default. */
+  /** Largest payload accepted; a longer message is an error. 64 KiB by default, 16 MiB at most. */
   maxPayload?: number;
 }
 
 const DEFAULT_MAX_PAYLOAD = 64 * 1024;
+/**
+ * The largest `maxPayload`: 16 MiB. No SEQPACKET message can be larger
+ * than the sender's socket buffer (net.core.wmem_max, 208 KiB by default),
+ * and a stream's frames are buffered whole in memory.
+ */
+export const MAX_PAYLOAD_LIMIT = 16 * 1024 * 1024;
 
 type Unix = Binding['unix'];
 
@@ -96,9 +102,7 @@ export class FdSocket extends EventEmitter implements Disposable {
     const kind = callSync('SO_PEERCRED', { fd }, () => this.#unix.socketType(fd));
     if (!kind) throw invalidArgValue('file', file, `is not a UNIX stream or seqpacket socket (fd ${fd})`);
     this.kind = kind;
-    const { maxPayload = DEFAULT_MAX_PAYLOAD } = options;
-    if (!Number.isSafeInteger(maxPayload) || maxPayload < 1) throw outOfRange('options.maxPayload', 'a positive integer', maxPayload);
-    this.#maxPayload = maxPayload;
+    this.#maxPayload = validateMaxPayload(options);
     this.#poller = new this.#unix.Poller(fd, (readable, writable, hangup) => this.#onReady(readable, writable, hangup));
     this.#owned = new OwnedFd(adoptFd(file as number | OwnedFd), { binding: this.#binding }, { label: `fd socket ${fd}` });
     this.on('newListener', (event) => {
@@ -112,6 +116,7 @@ export class FdSocket extends EventEmitter implements Disposable {
 
   /** Two connected sockets, e.g. one for a child process (pass `pair[1].fd` in its stdio). */
   static pair(options: FdSocketOptions = {}): [FdSocket, FdSocket] {
+    validateMaxPayload(options);
     const unix = (options.binding ?? defaultBinding()).unix;
     const [a, b] = callSync('SOCKETPAIR', {}, () => unix.socketPair());
     return [new FdSocket(a, options), new FdSocket(b, options)];
@@ -368,6 +373,13 @@ export class FdSocket extends EventEmitter implements Disposable {
     if (waiter) waiter.reject(err);
     else this.emit('error', err);
   }
+}
+
+function validateMaxPayload({ maxPayload = DEFAULT_MAX_PAYLOAD }: FdSocketOptions): number {
+  if (!Number.isSafeInteger(maxPayload) || maxPayload < 1 || maxPayload > MAX_PAYLOAD_LIMIT) {
+    throw outOfRange('options.maxPayload', `an integer from 1 to ${MAX_PAYLOAD_LIMIT} (16 MiB)`, maxPayload);
+  }
+  return maxPayload;
 }
 
 function endError() {

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -21,6 +22,10 @@ namespace {
 constexpr int kSockFlags = SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK;
 // More than any message of ours carries; more arriving sets MSG_CTRUNC.
 constexpr size_t kMaxFds = 253;  // SCM_MAX_FD
+// The largest maxPayload receive() takes (lib/unix-socket.ts refuses more
+// first). A message cannot be larger than the sender's socket buffer anyway
+// (net.core.wmem_max), and the buffer is sized to the message, not to this.
+constexpr int32_t kMaxPayloadLimit = 16 << 20;
 
 [[noreturn]] void ThrowErrno(Napi::Env env, int err, const char* syscall) { throw SystemError(env, err, syscall); }
 
@@ -125,13 +130,35 @@ Napi::Value Send(const Napi::CallbackInfo& info) {
 // { payload, fds, eof, truncated }. Fds arrive close-on-exec. When the
 // control data was cut (MSG_CTRUNC) the fds that did arrive are closed here
 // and `truncated` says so: a partial set is never handed out.
+//
+// recvmsg() returns 0 both for a zero-length SEQPACKET message and at the
+// end of the connection. SO_PASSCRED tells them apart: with it, every
+// message (even one queued before it was set) comes with SCM_CREDENTIALS,
+// and the end of the connection with nothing.
 Napi::Value Receive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = FdArg(info, 0, "fd");
   int32_t max = IntArg(info, 1, "maxPayload");
-  if (max <= 0) throw Napi::RangeError::New(env, "maxPayload must be positive");
-  std::vector<uint8_t> buf(static_cast<size_t>(max));
-  std::vector<uint8_t> control(CMSG_SPACE(sizeof(int) * kMaxFds));
+  if (max <= 0 || max > kMaxPayloadLimit) throw Napi::RangeError::New(env, "maxPayload must be 1..16 MiB");
+  int one = 1;
+  if (::setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0) ThrowErrno(env, errno, "setsockopt");
+  // Size a datagram's buffer to the message waiting (MSG_PEEK | MSG_TRUNC
+  // gives its full length), so a large maxPayload costs nothing per
+  // message. A stream reads into maxPayload as it is.
+  int type = 0;
+  socklen_t len = sizeof(type);
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) ThrowErrno(env, errno, "getsockopt");
+  ssize_t size = max;
+  if (type != SOCK_STREAM) {
+    ssize_t waiting = RetryEintr([&] { return ::recv(fd, nullptr, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT); });
+    if (waiting < 0) {
+      if (errno == EAGAIN) return env.Null();
+      ThrowErrno(env, errno, "recvmsg");
+    }
+    size = std::min<ssize_t>(std::max<ssize_t>(waiting, 1), max);
+  }
+  std::vector<uint8_t> buf(static_cast<size_t>(size));
+  std::vector<uint8_t> control(CMSG_SPACE(sizeof(int) * kMaxFds) + CMSG_SPACE(sizeof(ucred)));
   iovec iov{buf.data(), buf.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -143,8 +170,10 @@ Napi::Value Receive(const Napi::CallbackInfo& info) {
     if (errno == EAGAIN) return env.Null();
     ThrowErrno(env, errno, "recvmsg");
   }
+  bool message = false;  // an SCM_CREDENTIALS came: this was a message, not the end
   std::vector<int> fds;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) message = true;
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
     for (size_t i = 0; i < count; i++) {
@@ -164,7 +193,7 @@ Napi::Value Receive(const Napi::CallbackInfo& info) {
     Napi::Array list = Napi::Array::New(env, fds.size());
     for (size_t i = 0; i < fds.size(); i++) list.Set(static_cast<uint32_t>(i), fds[i]);
     out.Set("fds", list);
-    out.Set("eof", Napi::Boolean::New(env, n == 0 && fds.empty()));
+    out.Set("eof", Napi::Boolean::New(env, n == 0 && fds.empty() && !message && !ctrunc));
     out.Set("truncated", Napi::Boolean::New(env, ctrunc || (msg.msg_flags & MSG_TRUNC) != 0));
     out.Set("fdsTruncated", Napi::Boolean::New(env, ctrunc));
     return out;

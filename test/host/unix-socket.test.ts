@@ -5,7 +5,9 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
+import { defaultBinding } from '../../lib/binding';
 import { FdServer, FdSocket, Memfd } from '../../lib/index';
+import { MAX_PAYLOAD_LIMIT } from '../../lib/unix-socket';
 
 const dist = path.resolve(__dirname, '../../dist/index.js');
 const openFds = () => fs.readdirSync('/proc/self/fd').length;
@@ -105,6 +107,28 @@ describe('a socket pair', () => {
     const [a] = FdSocket.pair().map(track) as [FdSocket, FdSocket];
     expect(() => a.send('')).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
     expect(() => a.send('x', ['3' as never])).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+  });
+
+  test('a zero-length message from a live peer is a message, not a hang-up', async () => {
+    const [a, b] = FdSocket.pair().map(track) as [FdSocket, FdSocket];
+    // send() refuses an empty payload; another program may send one.
+    const py = 'import socket; s = socket.socket(fileno=3); s.send(b""); s.send(b"after"); s.detach()';
+    await new Promise((resolve) => spawn('python3', ['-c', py], { stdio: ['ignore', 'inherit', 'inherit', a.fd] }).on('exit', resolve));
+    expect((await b.receive()).payload.length).toBe(0);
+    expect((await b.receive()).payload.toString()).toBe('after');
+    a.close();
+    await expect(b.receive()).rejects.toMatchObject({ code: 'ERR_SOCKET_CLOSED' });
+  });
+
+  test.each([0, 1.5, MAX_PAYLOAD_LIMIT + 1, 2 ** 32 + 1])('maxPayload %d is refused (ERR_OUT_OF_RANGE) before any socket is made', (maxPayload) => {
+    const before = openFds();
+    expect(() => FdSocket.pair({ maxPayload })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(openFds()).toBe(before);
+  });
+
+  test('the addon refuses a huge maxPayload itself, as a RangeError rather than an allocation that aborts', () => {
+    const [a] = FdSocket.pair().map(track) as [FdSocket, FdSocket];
+    expect(() => defaultBinding().unix.receive(a.fd, 2 ** 31 - 1)).toThrow(RangeError);
   });
 
   test('a message longer than maxPayload is an error, and its fds are closed', async () => {
