@@ -1,6 +1,9 @@
 import { EventEmitter } from 'node:events';
-import * as net from 'node:net';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as nodePath from 'node:path';
 import { type Binding, defaultBinding } from './binding';
 import { callSync, closedError, invalidArgType, invalidArgValue, invalidState, outOfRange } from './errors';
 import { OwnedFd, type OwnedFdOptions, adoptFd, adoptableFd, duplicateFd } from './owned-fd';
@@ -70,7 +73,8 @@ const FRAME_HEADER = 8;
  * until then they, and their fds, stay in the kernel, which closes them if
  * the socket is closed unread. Nothing blocks the event loop.
  *
- * Events: `message` (FdMessage), `end` (the peer closed), `error`.
+ * Events: `message` (FdMessage), `end` (the peer closed), `error`,
+ * `drain` (every queued send went to the kernel).
  */
 export class FdSocket extends EventEmitter implements Disposable {
   readonly #owned: OwnedFd;
@@ -81,6 +85,7 @@ export class FdSocket extends EventEmitter implements Disposable {
   readonly #sendQueue: Pending[] = [];
   readonly #waiters: Waiter[] = [];
   #ended = false;
+  #paused = false;
   /** Messages read but not yet asked for (stream sockets read several at once). */
   readonly #ready: FdMessage[] = [];
   // Stream reassembly: unparsed bytes, their absolute stream offset, where
@@ -107,10 +112,7 @@ export class FdSocket extends EventEmitter implements Disposable {
     this.#owned = new OwnedFd(adoptFd(file as number | OwnedFd), { binding: this.#binding }, { label: `fd socket ${fd}` });
     this.on('newListener', (event) => {
       if (event !== 'message') return;
-      queueMicrotask(() => {
-        while (this.#ready.length > 0 && this.listenerCount('message') > 0) this.emit('message', this.#ready.shift());
-        this.#updatePolling();
-      });
+      queueMicrotask(() => this.#emitReady());
     });
   }
 
@@ -156,6 +158,29 @@ export class FdSocket extends EventEmitter implements Disposable {
     validateString(path, 'path');
     const unix = (options.binding ?? defaultBinding()).unix;
     return new FdSocket(callSync('CONNECT', { path }, () => unix.connect(path)), options);
+  }
+
+  /** Messages send() queued that the kernel has not taken yet (its buffer is full). */
+  get pendingSends(): number {
+    return this.#sendQueue.length;
+  }
+
+  /**
+   * Stops taking messages from the kernel until {@link FdSocket.resume}:
+   * they wait there with their fds, and a peer that keeps sending is held
+   * back by the kernel's buffer. A server uses it while a client is not
+   * reading its replies.
+   */
+  pause(): void {
+    this.#paused = true;
+    this.#updatePolling();
+  }
+
+  /** Takes messages again after {@link FdSocket.pause}. */
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#emitReady();
   }
 
   /** The socket's fd. Throws ERR_CLOSED once closed. */
@@ -239,6 +264,7 @@ export class FdSocket extends EventEmitter implements Disposable {
   }
 
   #flush(): void {
+    const hadQueued = this.#sendQueue.length > 0;
     while (this.#sendQueue.length > 0 && !this.#owned.closed) {
       const next = this.#sendQueue[0]!;
       let sent: number;
@@ -258,11 +284,17 @@ export class FdSocket extends EventEmitter implements Disposable {
       this.#sendQueue.shift();
       next.resolve();
     }
+    if (hadQueued && this.#sendQueue.length === 0) this.emit('drain'); // sent or failed: nothing is held any more
     this.#updatePolling();
   }
 
   #demand(): boolean {
-    return this.#waiters.length > 0 || this.listenerCount('message') > 0;
+    return !this.#paused && (this.#waiters.length > 0 || this.listenerCount('message') > 0);
+  }
+
+  #emitReady(): void {
+    while (!this.#paused && this.#ready.length > 0 && this.listenerCount('message') > 0) this.emit('message', this.#ready.shift());
+    this.#updatePolling();
   }
 
   #updatePolling(): void {
@@ -322,7 +354,7 @@ export class FdSocket extends EventEmitter implements Disposable {
   #deliver(message: FdMessage): void {
     const waiter = this.#waiters.shift();
     if (waiter) waiter.resolve(message);
-    else if (this.listenerCount('message') > 0) this.emit('message', message);
+    else if (!this.#paused && this.listenerCount('message') > 0) this.emit('message', message);
     else this.#ready.push(message);
   }
 
@@ -421,19 +453,40 @@ export class FdServer extends EventEmitter implements Disposable {
   /**
    * Listens at `path`. A stale socket file left by a dead server is
    * replaced; a live one is EADDRINUSE.
+   *
+   * The socket appears at `path` only with its `mode` and owner already
+   * set: it is bound under a private name, changed, then linked into
+   * place (so nobody connects through looser permissions meanwhile). A
+   * directory that others may write without the sticky bit is refused
+   * (ERR_INVALID_ARG_VALUE): they could swap the file between those steps.
    */
   static listen(path: string, options: FdServerOptions = {}): FdServer {
     validateString(path, 'path');
     const binding = options.binding ?? defaultBinding();
+    const dir = nodePath.dirname(nodePath.resolve(path));
+    const st = fs.statSync(dir);
+    if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0 /* no sticky bit */) {
+      throw invalidArgValue('path', path, `is in ${dir}, which others may write (mode ${(st.mode & 0o7777).toString(8)}, no sticky bit); use a directory only its owner can write`);
+    }
     removeStaleSocket(path, binding);
-    const fd = callSync('LISTEN', { path }, () => binding.unix.listen(path, options.backlog ?? 64));
+    const temp = nodePath.join(dir, `.${nodePath.basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}`);
+    const fd = callSync('LISTEN', { path }, () => binding.unix.listen(temp, options.backlog ?? 64));
     try {
-      fs.chmodSync(path, options.mode ?? 0o660);
-      if (options.uid !== undefined || options.gid !== undefined) fs.chownSync(path, options.uid ?? -1, options.gid ?? -1);
+      fs.chmodSync(temp, options.mode ?? 0o660);
+      if (options.uid !== undefined || options.gid !== undefined) fs.chownSync(temp, options.uid ?? -1, options.gid ?? -1);
+      try {
+        fs.linkSync(temp, path); // unlike rename, never replaces a live server's socket
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'EEXIST') throw err;
+        throw callSync('LISTEN', { path }, () => {
+          throw Object.assign(new Error('EADDRINUSE'), { code: 'EADDRINUSE', errno: -os.constants.errno.EADDRINUSE, syscall: 'bind' });
+        });
+      }
     } catch (err) {
       binding.closeSync(fd);
-      fs.rmSync(path, { force: true });
       throw err;
+    } finally {
+      fs.rmSync(temp, { force: true });
     }
     return new FdServer(path, fd, binding, options);
   }
@@ -444,6 +497,11 @@ export class FdServer extends EventEmitter implements Disposable {
    * closed. Connections then arrive as framed stream FdSockets.
    */
   static from(server: net.Server, options: FdServerOptions = {}): FdServer {
+    for (const key of ['mode', 'uid', 'gid'] as const) {
+      if (options[key] !== undefined) {
+        throw invalidArgValue(`options.${key}`, options[key], 'cannot apply to a socket that is already listening: set it on the net.Server before listen()');
+      }
+    }
     const fd = (server as unknown as { _handle?: { fd?: number } })?._handle?.fd;
     const path = server instanceof net.Server ? server.address() : null;
     if (typeof fd !== 'number' || fd < 0 || typeof path !== 'string') {

@@ -1,3 +1,4 @@
+import type { Binding } from '../binding';
 import type { OwnedFd } from '../owned-fd';
 import { Session } from '../session';
 import { FdSocket } from '../unix-socket';
@@ -28,6 +29,7 @@ interface Pending {
  */
 export class LiveUpdateClient implements Disposable {
   readonly #socket: FdSocket;
+  readonly #binding?: Binding;
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   #onPrepare?: () => unknown;
@@ -35,22 +37,40 @@ export class LiveUpdateClient implements Disposable {
   /** Why the connection is over, once it is. */
   #gone?: unknown;
 
-  private constructor(socket: FdSocket) {
+  private constructor(socket: FdSocket, binding?: Binding) {
     this.#socket = socket;
+    this.#binding = binding;
     socket.on('message', ({ payload, fds }) => this.#onMessage(payload, fds));
     socket.on('end', () => this.#fail(this.#refusal ?? new BrokerError('ECONNRESET', 'the broker closed the connection')));
     socket.on('error', (err) => this.#fail(err));
   }
 
-  /** Connects to the broker's socket. */
-  static connect(path: string = DEFAULT_BROKER_SOCKET): LiveUpdateClient {
-    return new LiveUpdateClient(FdSocket.connect(path, { maxPayload: MAX_MESSAGE }));
+  /**
+   * Connects to the broker's socket, and checks who listens there before
+   * anything is sent: root, this process's own uid, or one of `trustUids`.
+   * Anyone else could hand out fds that are not sessions, or keep the
+   * sessions handed to it; that is refused with EPERM.
+   */
+  static connect(path: string = DEFAULT_BROKER_SOCKET, options: { trustUids?: readonly number[]; binding?: Binding } = {}): LiveUpdateClient {
+    const socket = FdSocket.connect(path, { maxPayload: MAX_MESSAGE, binding: options.binding });
+    let uid: number;
+    try {
+      uid = socket.peerCredentials().uid;
+    } catch (err) {
+      socket.close();
+      throw err;
+    }
+    if (uid !== 0 && uid !== process.getuid?.() && !(options.trustUids ?? []).includes(uid)) {
+      socket.close();
+      throw new BrokerError('EPERM', `the server at ${path} runs as uid ${uid}, which is neither root nor trusted (trustUids); nothing was sent to it`);
+    }
+    return new LiveUpdateClient(socket, options.binding);
   }
 
   /** Creates an outgoing session under `name` (your namespace); preserve your files in it. */
   async createSession(name: string): Promise<Session> {
     const { fds } = await this.#request({ op: 'create', name });
-    return new Session(fds[0]!, { direction: 'outgoing' });
+    return new Session(fds[0]!, { direction: 'outgoing', binding: this.#binding });
   }
 
   /**
@@ -63,10 +83,10 @@ export class LiveUpdateClient implements Disposable {
   async retrieveSession(name: string): Promise<Session> {
     const { reply, fds } = await this.#request({ op: 'retrieve', name });
     const state = reply.ok ? reply.session?.state : undefined;
-    if (state === 'outgoing') return new Session(fds[0]!, { direction: 'outgoing' });
+    if (state === 'outgoing') return new Session(fds[0]!, { direction: 'outgoing', binding: this.#binding });
     let session: Session;
     try {
-      session = new Session(fds[0]!, { direction: 'incoming' });
+      session = new Session(fds[0]!, { direction: 'incoming', binding: this.#binding });
     } catch (err) {
       for (const f of fds) f.close(); // not acknowledged: the broker still holds it
       throw err;
@@ -77,10 +97,16 @@ export class LiveUpdateClient implements Disposable {
     return session;
   }
 
-  /** Your sessions the broker knows. */
+  /** Your sessions the broker knows (asked for page by page; a long list does not fit one message). */
   async listSessions(): Promise<SessionInfo[]> {
-    const { reply } = await this.#request({ op: 'list' });
-    return (reply.ok && reply.sessions) || [];
+    const all: SessionInfo[] = [];
+    for (let offset: number | undefined = 0; offset !== undefined; ) {
+      const { reply } = await this.#request({ op: 'list', offset });
+      if (!reply.ok) break;
+      all.push(...(reply.sessions ?? []));
+      offset = reply.next !== undefined && reply.next > offset ? reply.next : undefined;
+    }
+    return all;
   }
 
   /** Tells the broker to let go of your outgoing session `name` (its files are unpreserved unless you hold it). */
@@ -157,8 +183,9 @@ export class LiveUpdateClient implements Disposable {
     const pending = message.id === null ? undefined : this.#pending.get(message.id);
     if (!pending) {
       for (const f of fds) f.close();
-      // A reply to no request: the broker refusing the connection itself.
-      if (!message.ok && message.error.code === 'EACCES') {
+      // A reply to no request: the broker refusing the connection itself
+      // (not allowed, or too many connections).
+      if (!message.ok && ['EACCES', 'EAGAIN'].includes(message.error.code)) {
         this.#refusal = new BrokerError(message.error.code, message.error.message);
         this.#socket.close();
         this.#fail(this.#refusal);

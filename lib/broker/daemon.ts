@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { type Binding, defaultBinding } from '../binding';
 import { type Kexec, kexec as realKexec } from '../kexec';
 import { DEFAULT_DEVICE_PATH, LiveUpdate } from '../liveupdate';
 import { Memfd } from '../memfd';
@@ -38,9 +39,21 @@ export interface BrokerOptions {
   maxSessionsPerUid?: number;
   /** How long the prepare barrier waits for clients by default. */
   barrierTimeoutMs?: number;
+  /** Connections at once, from everyone; 256 by default. */
+  maxConnections?: number;
+  /** Connections at once from one uid; 16 by default. */
+  maxConnectionsPerUid?: number;
+  /**
+   * Replies queued for one client that it has not read. At this many the
+   * broker stops reading its requests until it catches up; at four times
+   * this many (events included) it is disconnected. 32 by default.
+   */
+  maxQueuedReplies?: number;
   /** Where lines about what the broker does go; nowhere by default. */
   log?: (line: string) => void;
   kexec?: Kexec;
+  /** The system-call layer; the compiled addon by default (tests pass a stand-in device). */
+  binding?: Binding;
 }
 
 interface Entry {
@@ -64,6 +77,8 @@ interface Client {
   ready: boolean;
   /** Why its prepare handler failed, when it said so with its `ready`. */
   failed?: string;
+  /** Not read from until its queued replies drain. */
+  paused: boolean;
 }
 
 interface RecordFile {
@@ -94,6 +109,8 @@ export class LiveUpdateBroker {
   readonly #options: BrokerOptions;
   #record?: Session;
   #barrier?: { done: () => void };
+  /** Set from the start of a kexec request (its barrier included) until it refuses or fails. */
+  #kexecInFlight = false;
   /** Set once a live update is under way: the record is final, nothing may change. */
   #updating = false;
 
@@ -108,13 +125,13 @@ export class LiveUpdateBroker {
 
   /** Opens the device, takes over the previous broker's record (after a live update) and listens. */
   static start(options: BrokerOptions = {}): LiveUpdateBroker {
-    const lu = LiveUpdate.openSync(options.devicePath ?? DEFAULT_DEVICE_PATH);
+    const lu = LiveUpdate.openSync(options.devicePath ?? DEFAULT_DEVICE_PATH, { binding: options.binding });
     const socketPath = options.socketPath ?? DEFAULT_BROKER_SOCKET;
     let broker: LiveUpdateBroker;
     try {
       const incoming = readRecord(lu);
       fs.mkdirSync(path.dirname(socketPath), { recursive: true });
-      const server = FdServer.listen(socketPath, { mode: options.mode ?? 0o660, uid: options.uid, gid: options.gid, maxPayload: MAX_MESSAGE });
+      const server = FdServer.listen(socketPath, { mode: options.mode ?? 0o660, uid: options.uid, gid: options.gid, maxPayload: MAX_MESSAGE, binding: options.binding });
       broker = new LiveUpdateBroker(lu, server, options);
       for (const r of incoming) broker.#entries.set(r.kernelName, { ...r, state: 'incoming' });
     } catch (err) {
@@ -123,6 +140,11 @@ export class LiveUpdateBroker {
     }
     broker.#log(`listening on ${socketPath}; ${broker.#entries.size} sessions handed over by the previous kernel`);
     return broker;
+  }
+
+  /** Who is connected, and how far behind each is in reading its replies. */
+  stats(): { clients: Array<{ pid: number; uid: number; queuedReplies: number; paused: boolean }> } {
+    return { clients: [...this.#clients].map((c) => ({ pid: c.peer.pid, uid: c.peer.uid, queuedReplies: c.socket.pendingSends, paused: c.paused })) };
   }
 
   /** Every session the broker knows, for every uid. */
@@ -162,11 +184,13 @@ export class LiveUpdateBroker {
    * it. Resolves only if it refused; otherwise the machine is gone.
    */
   async kexec(options: { kernel: string; cmdline?: string; force?: boolean; timeoutMs?: number }): Promise<Peer[]> {
-    if (this.#updating) throw new ProtocolError('a live update is already under way', 'EBUSY');
-    const notReady = await this.prepare(options.timeoutMs);
-    if (notReady.length > 0 && !options.force) return notReady;
-    this.#updating = true;
+    // Claimed before the barrier: a second request meanwhile must not run a barrier of its own.
+    if (this.#kexecInFlight || this.#updating) throw new ProtocolError('a live update is already under way', 'EBUSY');
+    this.#kexecInFlight = true;
     try {
+      const notReady = await this.prepare(options.timeoutMs);
+      if (notReady.length > 0 && !options.force) return notReady;
+      this.#updating = true;
       const k = this.#options.kexec ?? realKexec;
       await k.load({ kernel: options.kernel, cmdline: options.cmdline });
       this.writeRecord(); // last: nothing can change after it
@@ -179,11 +203,13 @@ export class LiveUpdateBroker {
           this.#log(`the reboot failed: ${(err as Error).message}`);
         }
       });
+      return notReady;
     } catch (err) {
       this.#updating = false;
       throw err;
+    } finally {
+      this.#kexecInFlight = false;
     }
-    return notReady;
   }
 
   /** Writes who owns which outgoing session into the broker's own preserved session. */
@@ -218,39 +244,46 @@ export class LiveUpdateBroker {
       return;
     }
     if (!this.#allowed(peer)) {
-      this.#log(`refused pid ${peer.pid} uid ${peer.uid}: not allowed`);
-      // Read (and drop) what it sends until it hangs up: closing on unread
-      // data would reset the connection and lose the refusal on the way.
-      socket.on('message', ({ fds }: FdMessage) => fds.forEach((f) => f.close()));
-      socket.on('error', () => {});
-      const timer = setTimeout(() => socket.close(), 5000);
-      socket.on('end', () => {
-        clearTimeout(timer);
-        socket.close();
-      });
-      socket
-        .send(encode({ id: null, ok: false, error: { code: 'EACCES', message: `uid ${peer.uid} may not use this live update broker` } }))
-        .catch(() => socket.close());
+      this.#refuse(socket, peer, 'EACCES', `uid ${peer.uid} may not use this live update broker`);
       return;
     }
-    const client: Client = { socket, peer, ready: false };
+    const { maxConnections = 256, maxConnectionsPerUid = 16 } = this.#options;
+    if (this.#clients.size >= maxConnections) {
+      this.#refuse(socket, peer, 'EAGAIN', `the broker has ${maxConnections} connections already; try again later`);
+      return;
+    }
+    if ([...this.#clients].filter((c) => c.peer.uid === peer.uid).length >= maxConnectionsPerUid) {
+      this.#refuse(socket, peer, 'EAGAIN', `uid ${peer.uid} has ${maxConnectionsPerUid} connections to the broker already`);
+      return;
+    }
+    const client: Client = { socket, peer, ready: false, paused: false };
     this.#clients.add(client);
     socket.on('message', ({ payload, fds }) => this.#handle(client, payload, fds));
     socket.on('error', (err: Error & { code?: string }) => {
       this.#send(client, { id: null, ok: false, error: { code: err.code === 'ERR_MESSAGE_TOO_LARGE' ? 'EMSGSIZE' : 'EPROTO', message: err.message } });
     });
-    const gone = () => {
-      this.#clients.delete(client);
-      socket.close();
-      for (const e of this.#entries.values()) {
-        if (e.handoff !== client) continue;
-        e.handoff = undefined; // the broker still holds it: the session stays retrievable
-        this.#log(`pid ${client.peer.pid} went away before it had ${JSON.stringify(e.name)}; it can be retrieved again`);
-      }
-      this.#checkBarrier();
-    };
-    socket.on('end', gone);
+    socket.on('end', () => this.#gone(client));
     if (this.#barrier) this.#send(client, { event: 'prepare' });
+  }
+
+  /**
+   * Says why, then closes at once: a refused peer holds nothing here. What
+   * it already sent is read and dropped first, since closing on unread
+   * data would reset the connection and lose the refusal on its way.
+   */
+  #refuse(socket: FdSocket, peer: PeerCredentials, code: string, message: string): void {
+    this.#log(`refused pid ${peer.pid} uid ${peer.uid}: ${message}`);
+    socket.on('error', () => {});
+    void socket.send(encode({ id: null, ok: false, error: { code, message } })).catch(() => {}); // goes out now: the socket is new
+    const binding = this.#options.binding ?? defaultBinding();
+    try {
+      for (let m = binding.unix.receive(socket.fd, MAX_MESSAGE); m && !m.eof; m = binding.unix.receive(socket.fd, MAX_MESSAGE)) {
+        for (const fd of m.fds) binding.closeSync(fd);
+      }
+    } catch {
+      // gone already
+    }
+    socket.close();
   }
 
   #handle(client: Client, payload: Buffer, fds: OwnedFd[]): void {
@@ -259,7 +292,7 @@ export class LiveUpdateBroker {
       request = parseRequest(payload);
     } catch (err) {
       for (const f of fds) f.close();
-      this.#reply(client, null, err);
+      this.#reply(client, (err as ProtocolError).id ?? null, err);
       return;
     }
     try {
@@ -344,9 +377,21 @@ export class LiveUpdateBroker {
         this.#send(client, { id: request.id, ok: true, session: info(this.#entries.get(kernelName)!) });
         return;
       }
-      case 'list':
-        this.#send(client, { id: request.id, ok: true, sessions: [...this.#entries.values()].filter((e) => e.uid === uid).map(info) });
+      case 'list': {
+        // In pages that fit a message: 256 sessions of long names do not fit one.
+        const mine = [...this.#entries.values()].filter((e) => e.uid === uid).map(info);
+        const start = Math.min(request.offset ?? 0, mine.length);
+        const page: SessionInfo[] = [];
+        let size = 64; // the reply around the list
+        for (const s of mine.slice(start)) {
+          size += Buffer.byteLength(JSON.stringify(s)) + 1;
+          if (size > MAX_MESSAGE && page.length > 0) break;
+          page.push(s);
+        }
+        const next = start + page.length < mine.length ? start + page.length : undefined;
+        this.#send(client, { id: request.id, ok: true, sessions: page, ...(next !== undefined && { next }) });
         return;
+      }
       case 'ready':
         client.ready = true;
         client.failed = request.failed;
@@ -391,6 +436,17 @@ export class LiveUpdateBroker {
     return entry;
   }
 
+  #gone(client: Client): void {
+    if (!this.#clients.delete(client)) return;
+    client.socket.close();
+    for (const e of this.#entries.values()) {
+      if (e.handoff !== client) continue;
+      e.handoff = undefined; // the broker still holds it: the session stays retrievable
+      this.#log(`pid ${client.peer.pid} went away before it had ${JSON.stringify(e.name)}; it can be retrieved again`);
+    }
+    this.#checkBarrier();
+  }
+
   #allowed(peer: PeerCredentials): boolean {
     const { allowUids = [], allowGids = [] } = this.#options;
     if (peer.uid === 0 || peer.uid === process.getuid?.() || allowUids.includes(peer.uid)) return true;
@@ -416,9 +472,33 @@ export class LiveUpdateBroker {
       payload = encode({ id: message.id, ok: false, error: { code: 'EMSGSIZE', message: 'the reply would be too large' } });
       fds = [];
     }
-    return client.socket.send(payload, fds).catch(() => {
+    const sent = client.socket.send(payload, fds).catch(() => {
       // The client is gone; its end of the socket is cleaned up on 'end'.
     });
+    this.#backpressure(client);
+    return sent;
+  }
+
+  /**
+   * A client that sends requests and does not read the replies would make
+   * the broker hold every reply, and each reply's fds. Stop reading from it
+   * while its replies pile up; drop it if they pile up anyway (events).
+   */
+  #backpressure(client: Client): void {
+    const limit = this.#options.maxQueuedReplies ?? 32;
+    const queued = client.socket.pendingSends;
+    if (queued > 4 * limit) {
+      this.#log(`disconnecting pid ${client.peer.pid} (uid ${client.peer.uid}): ${queued} replies it does not read`);
+      client.socket.close();
+      this.#gone(client);
+    } else if (queued >= limit && !client.paused) {
+      client.paused = true;
+      client.socket.pause();
+      client.socket.once('drain', () => {
+        client.paused = false;
+        client.socket.resume();
+      });
+    }
   }
 
   #log(line: string): void {

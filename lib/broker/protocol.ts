@@ -12,7 +12,7 @@ export type Request =
   | { id: number; op: 'create' | 'retrieve' | 'release'; name: string }
   | { id: number; op: 'adopt'; name: string } // the session fd rides along
   | { id: number; op: 'retrieved'; name: string } // the client has the session fd a retrieve handed it
-  | { id: number; op: 'list' }
+  | { id: number; op: 'list'; offset?: number } // a page of the list from `offset`; the reply's `next` says where the rest starts
   | { id: number; op: 'ready'; failed?: string } // failed: why the client could not prepare
   | { id: number; op: 'kexec'; kernel: string; cmdline?: string; force?: boolean; timeoutMs?: number };
 
@@ -23,7 +23,7 @@ export interface SessionInfo {
 }
 
 export type Reply =
-  | { id: number; ok: true; session?: SessionInfo; sessions?: SessionInfo[]; notReady?: Peer[] }
+  | { id: number; ok: true; session?: SessionInfo; sessions?: SessionInfo[]; next?: number; notReady?: Peer[] }
   | { id: number | null; ok: false; error: { code: string; message: string; notReady?: Peer[] } };
 
 /** Sent by the broker when a live update is coming; answer with `ready`. */
@@ -52,6 +52,8 @@ export function kernelSessionName(uid: number, clientName: string): string {
 export const RECORD_SESSION = 'luod-record';
 
 export class ProtocolError extends Error {
+  /** The request's id, when it got as far as having one: the refusal answers it. */
+  id?: number;
   constructor(
     message: string,
     readonly code = 'EPROTO',
@@ -63,8 +65,10 @@ export class ProtocolError extends Error {
 export function validateClientName(name: unknown): string {
   if (typeof name !== 'string') throw new ProtocolError('name must be a string', 'EINVAL');
   const bytes = Buffer.byteLength(name);
-  if (bytes === 0 || bytes > MAX_CLIENT_NAME || name.includes('\0')) {
-    throw new ProtocolError(`name must be 1..${MAX_CLIENT_NAME} bytes of UTF-8 without NUL`, 'EINVAL');
+  // A lone surrogate would be encoded (and hashed) as U+FFFD: two different
+  // names would map to one kernel session.
+  if (bytes === 0 || bytes > MAX_CLIENT_NAME || name.includes('\0') || !name.isWellFormed()) {
+    throw new ProtocolError(`name must be 1..${MAX_CLIENT_NAME} bytes of well-formed UTF-8 without NUL`, 'EINVAL');
   }
   return name;
 }
@@ -80,6 +84,15 @@ export function parseRequest(payload: Buffer): Request {
   if (typeof value !== 'object' || value === null) throw new ProtocolError('the message is not a JSON object');
   const r = value as Record<string, unknown>;
   if (typeof r.id !== 'number' || !Number.isSafeInteger(r.id)) throw new ProtocolError('id must be an integer');
+  try {
+    return parseOp(r as Record<string, unknown> & { id: number });
+  } catch (err) {
+    if (err instanceof ProtocolError) err.id = r.id;
+    throw err;
+  }
+}
+
+function parseOp(r: Record<string, unknown> & { id: number }): Request {
   switch (r.op) {
     case 'create':
     case 'retrieve':
@@ -88,7 +101,10 @@ export function parseRequest(payload: Buffer): Request {
     case 'adopt':
       return { id: r.id, op: r.op, name: validateClientName(r.name) };
     case 'list':
-      return { id: r.id, op: r.op };
+      if (r.offset !== undefined && (typeof r.offset !== 'number' || !Number.isSafeInteger(r.offset) || r.offset < 0)) {
+        throw new ProtocolError('offset must be a non-negative integer', 'EINVAL');
+      }
+      return r.offset === undefined ? { id: r.id, op: 'list' } : { id: r.id, op: 'list', offset: r.offset };
     case 'ready':
       if (r.failed !== undefined && typeof r.failed !== 'string') throw new ProtocolError('failed must be a string', 'EINVAL');
       return r.failed === undefined ? { id: r.id, op: 'ready' } : { id: r.id, op: 'ready', failed: r.failed.slice(0, 1024) };

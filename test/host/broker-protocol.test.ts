@@ -29,8 +29,20 @@ describe('requests', () => {
     ['a name with NUL', '{"id":1,"op":"create","name":"a\\u0000b"}', 'EINVAL'],
     ['a name too long', JSON.stringify({ id: 1, op: 'create', name: 'x'.repeat(MAX_CLIENT_NAME + 1) }), 'EINVAL'],
     ['kexec without a kernel', '{"id":1,"op":"kexec"}', 'EINVAL'],
+    ['a name with a lone surrogate', '{"id":1,"op":"create","name":"vm\\ud800"}', 'EINVAL'],
+    ['a list offset that is not a count', '{"id":1,"op":"list","offset":-1}', 'EINVAL'],
+    ['a ready whose failure is not text', '{"id":1,"op":"ready","failed":{}}', 'EINVAL'],
   ])('%s is refused with %s', (_, text, code) => {
     expect(() => parseRequest(Buffer.from(text))).toThrow(expect.objectContaining({ code }));
+  });
+
+  test('a refusal answers the request it refuses, once the request has an id', () => {
+    expect(() => parseRequest(Buffer.from('{"id":9,"op":"create","name":""}'))).toThrow(expect.objectContaining({ id: 9, code: 'EINVAL' }));
+  });
+
+  test('names differing in a lone surrogate would have hashed alike; they are refused instead', () => {
+    expect(kernelSessionName(1000, 'a\ud800')).toBe(kernelSessionName(1000, 'a\udfff')); // why: both encode as U+FFFD
+    expect(() => parseRequest(Buffer.from(JSON.stringify({ id: 1, op: 'create', name: 'a\ud800' })))).toThrow(expect.objectContaining({ code: 'EINVAL' }));
   });
 
   test('good requests parse', () => {

@@ -131,6 +131,19 @@ describe('a socket pair', () => {
     expect(() => defaultBinding().unix.receive(a.fd, 2 ** 31 - 1)).toThrow(RangeError);
   });
 
+  test('pause() leaves messages (and their fds) in the kernel until resume()', async () => {
+    const [a, b] = FdSocket.pair().map(track) as [FdSocket, FdSocket];
+    const got: string[] = [];
+    b.on('message', ({ payload }) => got.push(payload.toString()));
+    b.pause();
+    await a.send('one');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(got).toEqual([]);
+    b.resume();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(got).toEqual(['one']);
+  });
+
   test('a message longer than maxPayload is an error, and its fds are closed', async () => {
     const [a, b] = FdSocket.pair({ maxPayload: 4 }).map(track) as [FdSocket, FdSocket];
     using m = Memfd.createSync('big');
@@ -258,6 +271,23 @@ describe('between processes', () => {
     expect(() => FdSocket.connect('/nonexistent/broker.sock')).toThrow(
       expect.objectContaining({ code: 'ENOENT', operation: 'CONNECT', message: "ENOENT: nothing listens at /nonexistent/broker.sock, connect '/nonexistent/broker.sock'" }),
     );
+  });
+
+  test('the socket appears at its path with the mode asked for, and nothing else is left in the directory', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'liveupdate-sock-'));
+    const socketPath = path.join(dir, 's.sock');
+    track(FdServer.listen(socketPath, { mode: 0o600 }));
+    expect(fs.statSync(socketPath).mode & 0o777).toBe(0o600);
+    expect(fs.readdirSync(dir)).toEqual(['s.sock']);
+  });
+
+  test('a directory others may write (no sticky bit) is refused before anything is made', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'liveupdate-sock-'));
+    fs.chmodSync(dir, 0o777);
+    expect(() => FdServer.listen(path.join(dir, 's.sock'))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringMatching(/others may write/) }));
+    expect(fs.readdirSync(dir)).toEqual([]);
+    fs.chmodSync(dir, 0o1777); // /tmp-like: others cannot remove or rename our file
+    track(FdServer.listen(path.join(dir, 's.sock')));
   });
 
   test('a stale socket file is replaced; a live server is EADDRINUSE', () => {

@@ -1,0 +1,206 @@
+// The broker on the host, over real sockets, with a stand-in device
+// (test/host/stand-in-device.ts): what one client can make it hold, and
+// hand-offs that must not lose a session. The same broker runs on the real
+// kernel across a real kexec in the VM tier (test/vm/broker.test.ts).
+import { spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, describe, expect, test } from 'vitest';
+import { type BrokerOptions, FdSocket, type Kexec, LiveUpdateBroker, LiveUpdateClient, Memfd, kernelSessionName } from '../../lib/index';
+import { standInDevice } from './stand-in-device';
+
+const openFds = () => fs.readdirSync('/proc/self/fd').length;
+const cleanup: Array<() => void> = [];
+afterEach(() => cleanup.splice(0).reverse().forEach((c) => c()));
+
+const noReboot: Kexec = {
+  load: async () => {},
+  loadSync: () => {},
+  unload: async () => {},
+  unloadSync: () => {},
+  rebootSync: () => {
+    throw new Error('no reboot on the host');
+  },
+  reboot: async () => {
+    throw new Error('no reboot on the host');
+  },
+};
+
+function startBroker(options: Partial<BrokerOptions> = {}, incoming: Record<string, Record<string, string>> = {}) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'luod-'));
+  const socketPath = path.join(dir, 'broker.sock');
+  const device = standInDevice(incoming);
+  const log = new EventEmitter();
+  const broker = LiveUpdateBroker.start({ socketPath, binding: device.binding, kexec: noReboot, log: (line) => log.emit('line', line), ...options });
+  cleanup.push(() => {
+    broker.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const logged = (pattern: RegExp) => new Promise<string>((resolve) => {
+    const on = (line: string) => pattern.test(line) && (log.off('line', on), resolve(line));
+    log.on('line', on);
+  });
+  const connect = () => {
+    const c = LiveUpdateClient.connect(socketPath, { binding: device.binding });
+    cleanup.push(() => c.close());
+    return c;
+  };
+  return { broker, socketPath, device, logged, connect, dir };
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((r) => setTimeout(r, 5));
+}
+
+describe('hand-offs', () => {
+  test('a client that goes away between its retrieve and reading the reply loses nothing: the next one gets the session', async () => {
+    const kernelName = kernelSessionName(process.getuid!(), 'ram');
+    const { socketPath, logged, connect } = startBroker({}, { [kernelName]: { 1: 'guest RAM' } });
+    const raw = FdSocket.connect(socketPath);
+    const handing = logged(/^handing "ram" to pid/);
+    await raw.send(JSON.stringify({ id: 1, op: 'retrieve', name: 'ram' }));
+    await handing;
+    const wentAway = logged(/went away before it had "ram"; it can be retrieved again/);
+    raw.close(); // the reply, and the session fd in it, die unread
+    await wentAway;
+    using session = await connect().retrieveSession('ram');
+    expect(session.direction).toBe('incoming');
+    using fd = session.retrieveSync(1);
+    expect(fs.readFileSync(`/proc/self/fd/${fd.fd}`, 'utf8')).toBe('guest RAM');
+  });
+
+  test('once the client says it has the session, it is handed out for good', async () => {
+    const kernelName = kernelSessionName(process.getuid!(), 'ram');
+    const { broker, connect } = startBroker({}, { [kernelName]: { 1: 'x' } });
+    const client = connect();
+    using _ = await client.retrieveSession('ram');
+    expect(broker.sessions()).toEqual([expect.objectContaining({ name: 'ram', state: 'handed-out' })]);
+    await expect(client.retrieveSession('ram')).rejects.toMatchObject({ code: 'EINVAL' });
+  });
+});
+
+describe('the prepare barrier', () => {
+  test('a prepare handler that throws: the broker hears why, the live update is refused, the client gets a warning', async () => {
+    const { broker, connect } = startBroker();
+    const client = connect();
+    client.onPrepare(() => {
+      throw new Error('cannot pause vCPUs');
+    });
+    await client.listSessions();
+    const warned = new Promise<Error & { code?: string }>((resolve) => process.once('warning', resolve));
+    const notReady = await broker.kexec({ kernel: '/boot/next', timeoutMs: 5000 });
+    expect(notReady).toEqual([{ pid: process.pid, uid: process.getuid!(), reason: 'its prepare handler failed: cannot pause vCPUs' }]);
+    expect(await warned).toMatchObject({ name: 'LiveUpdateWarning', code: 'LIVEUPDATE_PREPARE_FAILED' });
+  });
+
+  test('a second kexec request while the first is in its barrier is EBUSY, and one may ask again after a refusal', async () => {
+    const { broker, connect, logged } = startBroker();
+    const client = connect();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let reached!: () => void;
+    const preparing = new Promise<void>((r) => (reached = r));
+    client.onPrepare(() => (reached(), gate));
+    await client.listSessions();
+    const first = broker.kexec({ kernel: '/boot/next', timeoutMs: 5000 });
+    await preparing;
+    await expect(broker.kexec({ kernel: '/boot/next' })).rejects.toMatchObject({ code: 'EBUSY' });
+    const rebootTried = logged(/the reboot failed/);
+    release();
+    expect(await first).toEqual([]);
+    await rebootTried; // the host's stand-in kexec cannot reboot: the broker takes requests again
+    client.onPrepare(() => new Promise(() => {})); // never ready
+    expect(await broker.kexec({ kernel: '/boot/next', timeoutMs: 50 })).toHaveLength(1);
+  });
+});
+
+describe('what one client can make the broker hold', () => {
+  test('30 000 retrieves never read: the broker stops reading at its limit, holds a bounded number of fds, and serves others', async () => {
+    const { broker, socketPath, connect } = startBroker({ maxQueuedReplies: 32 });
+    const owner = connect();
+    await owner.createSession('ram'); // an outgoing session: every retrieve reply carries its fd
+    const other = connect();
+    await other.listSessions();
+    const before = openFds();
+    const flood = FdSocket.connect(socketPath);
+    for (let id = 1; id <= 30_000; id++) void flood.send(JSON.stringify({ id, op: 'retrieve', name: 'ram' })).catch(() => {});
+    await until(() => broker.stats().clients.some((c) => c.paused));
+    let peak = 0;
+    for (let i = 0; i < 20; i++) {
+      peak = Math.max(peak, openFds() - before);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(await other.listSessions()).toEqual([expect.objectContaining({ name: 'ram' })]); // others are still served
+    expect(Math.max(...broker.stats().clients.map((c) => c.queuedReplies))).toBeLessThanOrEqual(4 * 32);
+    expect(peak).toBeLessThan(4 * 32 + 10);
+    flood.close();
+    await until(() => broker.stats().clients.length === 2);
+    await until(() => openFds() <= before); // every copy the broker took is closed again
+  }, 30_000);
+
+  test('requests never read pile up no further than the limit: the broker stops reading them', async () => {
+    const { broker, socketPath } = startBroker({ maxQueuedReplies: 8 });
+    const flood = FdSocket.connect(socketPath);
+    cleanup.push(() => flood.close());
+    for (let id = 1; id <= 50_000; id++) void flood.send(JSON.stringify({ id, op: 'list' })).catch(() => {});
+    await until(() => broker.stats().clients.some((c) => c.paused));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(broker.stats().clients[0]!.queuedReplies).toBeLessThanOrEqual(4 * 8);
+  });
+
+  test('connections are capped per uid: the one over is refused with EAGAIN and closed at once', async () => {
+    const { broker, connect } = startBroker({ maxConnectionsPerUid: 3 });
+    const ok = [connect(), connect(), connect()];
+    await Promise.all(ok.map((c) => c.listSessions()));
+    await expect(connect().listSessions()).rejects.toMatchObject({ code: 'EAGAIN', message: expect.stringMatching(/has 3 connections to the broker already/) });
+    expect(broker.stats().clients).toHaveLength(3);
+  });
+
+  test('connections are capped in total', async () => {
+    const { connect } = startBroker({ maxConnections: 2 });
+    await Promise.all([connect(), connect()].map((c) => c.listSessions()));
+    await expect(connect().listSessions()).rejects.toMatchObject({ code: 'EAGAIN', message: expect.stringMatching(/has 2 connections already/) });
+  });
+
+  test('a uid at its session cap can still list all of them: 256 sessions with 255-byte names come back in pages', async () => {
+    const { connect } = startBroker();
+    const client = connect();
+    const names = Array.from({ length: 256 }, (_, i) => `${String(i).padStart(3, '0')}${'é'.repeat(126)}`);
+    for (const name of names) (await client.createSession(name)).close();
+    expect(Buffer.byteLength(names[0]!)).toBe(255);
+    const listed = await client.listSessions();
+    expect(listed.map((s) => s.name)).toEqual(names);
+  });
+});
+
+describe('trust', () => {
+  test('two names differing only in a lone surrogate are refused, not mapped to one session', async () => {
+    const { socketPath } = startBroker();
+    using raw = FdSocket.connect(socketPath);
+    await raw.send('{"id":1,"op":"create","name":"vm\\ud800"}');
+    expect(JSON.parse((await raw.receive()).payload.toString())).toMatchObject({ id: 1, ok: false, error: { code: 'EINVAL' } });
+  });
+
+  test('a client refuses a server run by a uid it does not trust, before sending anything', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'luod-other-'));
+    fs.chownSync(dir, 65534, 65534);
+    const socketPath = path.join(dir, 'broker.sock');
+    const script = `const { FdServer } = require(${JSON.stringify(path.resolve(__dirname, '../../dist/index.js'))});
+      const s = FdServer.listen(${JSON.stringify(socketPath)}, { mode: 0o666 }); s.on('connection', () => {}); console.log('listening');`;
+    const other = spawn(process.execPath, ['-e', script], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'] });
+    cleanup.push(() => {
+      other.kill();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+    await new Promise((resolve) => other.stdout!.once('data', resolve));
+    expect(() => LiveUpdateClient.connect(socketPath)).toThrow(expect.objectContaining({ code: 'EPERM', message: expect.stringMatching(/runs as uid 65534/) }));
+    LiveUpdateClient.connect(socketPath, { trustUids: [65534] }).close();
+  });
+});
+
+test('a memfd stays usable by the test itself (the stand-in device closes nothing of ours)', () => {
+  using m = Memfd.createSync('canary');
+  expect(m.getSealsSync()).toEqual([]);
+});
