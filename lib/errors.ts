@@ -13,6 +13,10 @@ export type Operation =
   | 'MEMFD_CREATE'
   | 'F_ADD_SEALS'
   | 'F_GET_SEALS'
+  | 'F_GETFD'
+  | 'F_SETFD'
+  | 'PIPE'
+  | 'SD_NOTIFY'
   | 'KEXEC_FILE_LOAD'
   | 'KEXEC_FILE_UNLOAD'
   | 'REBOOT_KEXEC'
@@ -102,6 +106,16 @@ const MEANINGS: Partial<Record<Operation, Record<string, Meaning>>> = {
     EPIPE: () => 'the peer closed the socket',
     ECONNRESET: () => 'the peer closed the socket',
     ETOOMANYREFS: () => 'too many fds are in flight on this socket',
+  },
+  SD_NOTIFY: {
+    ENOENT: (c) => `sd_notify: nothing is bound at NOTIFY_SOCKET=${c.path} (the service manager is gone, or this is another mount namespace)`,
+    ECONNREFUSED: (c) => `sd_notify: no socket is bound at NOTIFY_SOCKET=${c.path}`,
+    EPROTOTYPE: (c) => `sd_notify: NOTIFY_SOCKET=${c.path} is not a datagram socket`,
+    EACCES: (c) => `sd_notify: no permission to send to NOTIFY_SOCKET=${c.path}`,
+    EPERM: (c) => `sd_notify: no permission to send to NOTIFY_SOCKET=${c.path}`,
+    EBADF: () => 'sd_notify: an fd to send is not open',
+    EMSGSIZE: () => 'sd_notify: the message is larger than the socket takes',
+    ETOOMANYREFS: () => 'sd_notify: too many fds are in flight',
   },
   REBOOT_KEXEC: {
     EINVAL: () => 'no kernel is loaded (call kexec.loadSync() first), or the kernel refused the live update',
