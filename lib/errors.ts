@@ -159,6 +159,8 @@ export class LiveUpdateError extends Error {
   declare readonly fd?: number;
   /** For EBUSY on open: the process holding the device, when /proc shows it. */
   declare holder?: { pid: number; command: string };
+  /** For EBUSY on open with `retryBusyMs`: how long it was retried. */
+  declare retriedMs?: number;
 
   /**
    * @param errno negative, as Node reports it
@@ -247,6 +249,19 @@ export function invalidArgValue(name: string, value: unknown, reason: string): C
 /** Node's ERR_OUT_OF_RANGE. */
 export function outOfRange(name: string, range: string, value: unknown): CodedError<RangeError> {
   return coded(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${describe(value)}`), 'ERR_OUT_OF_RANGE');
+}
+
+/** An error of this library's own with a Node-style `code` and fields (a timeout, …). */
+export function codedError(message: string, code: string, fields: Record<string, unknown> = {}): CodedError<Error> {
+  return Object.assign(coded(new Error(message), code), fields);
+}
+
+/**
+ * An environment variable (LISTEN_FDS, NOTIFY_SOCKET, …) that cannot be
+ * used as it is: code ERR_INVALID_ENV, fields `variable` and `value`.
+ */
+export function invalidEnv(variable: string, value: string | undefined, reason: string, fields: Record<string, unknown> = {}): CodedError<Error> {
+  return codedError(`${variable}=${JSON.stringify(value ?? '')} ${reason}`, 'ERR_INVALID_ENV', { variable, value, ...fields });
 }
 
 /** Using an object after close(): ERR_SESSION_CLOSED for sessions and the device, ERR_CLOSED for fds. */
