@@ -7,4 +7,7 @@
  */
 export { listenFds, LISTEN_FDS_START, type ListenedFd, type ListenFdsOptions } from './listen-fds';
 export { unitName, unitFromCgroup, type UnitNameOptions } from './unit-name';
+export { notify, notifySync, NOTIFY_MAX_FDS, type NotifyState, type NotifyOptions } from './notify';
+export { storeFds, storeFdsSync, removeStoredFds, removeStoredFdsSync, validateFdName, FDNAME_MAX, type StoreFdsOptions } from './fd-store';
+export { notifyBarrier, DEFAULT_BARRIER_TIMEOUT_MS, type NotifyBarrierOptions } from './barrier';
 export { luoSessionName } from './luo-session-name';
