@@ -13,6 +13,10 @@ export type Operation =
   | 'MEMFD_CREATE'
   | 'F_ADD_SEALS'
   | 'F_GET_SEALS'
+  | 'F_GETFD'
+  | 'F_SETFD'
+  | 'PIPE'
+  | 'SD_NOTIFY'
   | 'KEXEC_FILE_LOAD'
   | 'KEXEC_FILE_UNLOAD'
   | 'REBOOT_KEXEC'
@@ -103,6 +107,16 @@ const MEANINGS: Partial<Record<Operation, Record<string, Meaning>>> = {
     ECONNRESET: () => 'the peer closed the socket',
     ETOOMANYREFS: () => 'too many fds are in flight on this socket',
   },
+  SD_NOTIFY: {
+    ENOENT: (c) => `sd_notify: nothing is bound at NOTIFY_SOCKET=${c.path} (the service manager is gone, or this is another mount namespace)`,
+    ECONNREFUSED: (c) => `sd_notify: no socket is bound at NOTIFY_SOCKET=${c.path}`,
+    EPROTOTYPE: (c) => `sd_notify: NOTIFY_SOCKET=${c.path} is not a datagram socket`,
+    EACCES: (c) => `sd_notify: no permission to send to NOTIFY_SOCKET=${c.path}`,
+    EPERM: (c) => `sd_notify: no permission to send to NOTIFY_SOCKET=${c.path}`,
+    EBADF: () => 'sd_notify: an fd to send is not open',
+    EMSGSIZE: () => 'sd_notify: the message is larger than the socket takes',
+    ETOOMANYREFS: () => 'sd_notify: too many fds are in flight',
+  },
   REBOOT_KEXEC: {
     EINVAL: () => 'no kernel is loaded (call kexec.loadSync() first), or the kernel refused the live update',
     EBUSY: () => 'another kexec operation is in progress',
@@ -145,6 +159,8 @@ export class LiveUpdateError extends Error {
   declare readonly fd?: number;
   /** For EBUSY on open: the process holding the device, when /proc shows it. */
   declare holder?: { pid: number; command: string };
+  /** For EBUSY on open with `retryBusyMs`: how long it was retried. */
+  declare retriedMs?: number;
 
   /**
    * @param errno negative, as Node reports it
@@ -233,6 +249,19 @@ export function invalidArgValue(name: string, value: unknown, reason: string): C
 /** Node's ERR_OUT_OF_RANGE. */
 export function outOfRange(name: string, range: string, value: unknown): CodedError<RangeError> {
   return coded(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${describe(value)}`), 'ERR_OUT_OF_RANGE');
+}
+
+/** An error of this library's own with a Node-style `code` and fields (a timeout, …). */
+export function codedError(message: string, code: string, fields: Record<string, unknown> = {}): CodedError<Error> {
+  return Object.assign(coded(new Error(message), code), fields);
+}
+
+/**
+ * An environment variable (LISTEN_FDS, NOTIFY_SOCKET, …) that cannot be
+ * used as it is: code ERR_INVALID_ENV, fields `variable` and `value`.
+ */
+export function invalidEnv(variable: string, value: string | undefined, reason: string, fields: Record<string, unknown> = {}): CodedError<Error> {
+  return codedError(`${variable}=${JSON.stringify(value ?? '')} ${reason}`, 'ERR_INVALID_ENV', { variable, value, ...fields });
 }
 
 /** Using an object after close(): ERR_SESSION_CLOSED for sessions and the device, ERR_CLOSED for fds. */

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { type Binding, defaultBinding } from './binding';
-import { LiveUpdateError, callAsync, callSync, fromNative } from './errors';
+import { LiveUpdateError, callAsync, callSync, fromNative, invalidArgType, outOfRange } from './errors';
 import { findHolders } from './holder';
 import { OwnedFd, type OwnedFdOptions } from './owned-fd';
 import { Session, type SessionDirection, knownSession } from './session';
@@ -12,7 +12,17 @@ export const DEFAULT_DEVICE_PATH = '/dev/liveupdate';
 export interface LiveUpdateOpenOptions extends OwnedFdOptions {
   /** Where to look for the process holding the device on EBUSY. */
   procRoot?: string;
+  /**
+   * On EBUSY, keep retrying for up to this many milliseconds (0, the
+   * default: fail at once). On a systemd host PID 1 opens the device
+   * briefly at unit starts (LUOSession=) and at shutdown.
+   */
+  retryBusyMs?: number;
 }
+
+// Short first (PID 1 holds the device for milliseconds), then backing off.
+const FIRST_RETRY_MS = 5;
+const MAX_RETRY_MS = 100;
 
 /**
  * The open `/dev/liveupdate` device. Only one process may have it open at a
@@ -28,25 +38,37 @@ export class LiveUpdate extends OwnedFd {
     this.path = path;
   }
 
-  /** Opens the device (O_RDWR | O_CLOEXEC). */
+  /**
+   * Opens the device (O_RDWR | O_CLOEXEC). EBUSY names the process holding
+   * it; with `retryBusyMs` it is retried (blocking this thread in short
+   * sleeps) until the device is free or the time is up.
+   */
   static openSync(path: string = DEFAULT_DEVICE_PATH, options: LiveUpdateOpenOptions = {}): LiveUpdate {
-    validateString(path, 'path');
-    const binding = options.binding ?? defaultBinding();
-    try {
-      return new LiveUpdate(binding.openSync(path, binding.constants.O_RDWR), path, binding);
-    } catch (err) {
-      throw openError(err, path, options.procRoot);
+    const { binding, retryBusyMs } = openArgs(path, options);
+    const deadline = Date.now() + retryBusyMs;
+    for (let delay = FIRST_RETRY_MS; ; delay = Math.min(delay * 2, MAX_RETRY_MS)) {
+      try {
+        return new LiveUpdate(binding.openSync(path, binding.constants.O_RDWR), path, binding);
+      } catch (err) {
+        const wait = retryWait(err, deadline, delay);
+        if (wait === undefined) throw openError(err, path, options.procRoot, retryBusyMs);
+        sleepSync(wait);
+      }
     }
   }
 
-  /** Promise form of {@link LiveUpdate.openSync}. */
+  /** Promise form of {@link LiveUpdate.openSync}; retries wait on timers, not the thread. */
   static async open(path: string = DEFAULT_DEVICE_PATH, options: LiveUpdateOpenOptions = {}): Promise<LiveUpdate> {
-    validateString(path, 'path');
-    const binding = options.binding ?? defaultBinding();
-    try {
-      return new LiveUpdate(await binding.open(path, binding.constants.O_RDWR), path, binding);
-    } catch (err) {
-      throw openError(err, path, options.procRoot);
+    const { binding, retryBusyMs } = openArgs(path, options);
+    const deadline = Date.now() + retryBusyMs;
+    for (let delay = FIRST_RETRY_MS; ; delay = Math.min(delay * 2, MAX_RETRY_MS)) {
+      try {
+        return new LiveUpdate(await binding.open(path, binding.constants.O_RDWR), path, binding);
+      } catch (err) {
+        const wait = retryWait(err, deadline, delay);
+        if (wait === undefined) throw openError(err, path, options.procRoot, retryBusyMs);
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
     }
   }
 
@@ -92,15 +114,45 @@ export class LiveUpdate extends OwnedFd {
 
 type SessionIoctl = 'LIVEUPDATE_IOCTL_CREATE_SESSION' | 'LIVEUPDATE_IOCTL_RETRIEVE_SESSION';
 
-function openError(err: unknown, path: string, procRoot?: string): unknown {
+function openArgs(path: string, options: LiveUpdateOpenOptions) {
+  validateString(path, 'path');
+  if (typeof options !== 'object' || options === null) throw invalidArgType('options', 'of type object', options);
+  const { retryBusyMs = 0 } = options;
+  if (typeof retryBusyMs !== 'number') throw invalidArgType('options.retryBusyMs', 'of type number', retryBusyMs);
+  if (!(retryBusyMs >= 0 && retryBusyMs <= 0x7fffffff)) throw outOfRange('options.retryBusyMs', '>= 0 and <= 2147483647', retryBusyMs);
+  return { binding: options.binding ?? defaultBinding(), retryBusyMs };
+}
+
+// How long to sleep before the next try, or undefined to give up.
+function retryWait(err: unknown, deadline: number, delay: number): number | undefined {
+  if ((err as { code?: string }).code !== 'EBUSY') return undefined;
+  const left = deadline - Date.now();
+  return left > 0 ? Math.min(delay, left) : undefined;
+}
+
+// Atomics.wait sleeps without spinning; the synchronous form may block.
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+function openError(err: unknown, path: string, procRoot?: string, retriedMs = 0): unknown {
   const code = (err as { code?: string }).code;
   if (code !== 'EBUSY') return fromNative(err, 'LIVEUPDATE_OPEN', { path });
   const target = resolve(path);
   const holders = findHolders(target, procRoot);
   const holder = holders.find((h) => h.pid !== process.pid) ?? holders[0];
-  const detail = holder && `held by pid ${holder.pid} (${holder.command})${holder.pid === process.pid ? ', this process' : ''}`;
-  const wrapped = fromNative(err, 'LIVEUPDATE_OPEN', { path, detail });
-  if (holder && wrapped instanceof LiveUpdateError) wrapped.holder = holder;
+  const parts: string[] = [];
+  if (holder) {
+    parts.push(`held by pid ${holder.pid} (${holder.command})${holder.pid === process.pid ? ', this process' : ''}`);
+    // systemd's PID 1 takes the device for moments only; waiting helps.
+    if (holder.pid === 1) parts.push('PID 1 (systemd) opens it briefly at unit starts and at shutdown: retry with retryBusyMs');
+  }
+  if (retriedMs > 0) parts.push(`still busy after retrying for ${retriedMs} ms`);
+  const wrapped = fromNative(err, 'LIVEUPDATE_OPEN', { path, detail: parts.length ? parts.join('; ') : undefined });
+  if (wrapped instanceof LiveUpdateError) {
+    if (holder) wrapped.holder = holder;
+    if (retriedMs > 0) wrapped.retriedMs = retriedMs;
+  }
   return wrapped;
 }
 

@@ -1,5 +1,5 @@
 import type { IoctlArgs, IoctlOperation } from '../types/binding';
-import { defaultBinding } from './binding';
+import { type Binding, defaultBinding } from './binding';
 import { type ErrorContext, callAsync, callSync, fromNative, invalidState } from './errors';
 import { type Adoptable, OwnedFd, type OwnedFdOptions, adoptFd, adoptableFd, duplicateFd } from './owned-fd';
 import { type FdLike, type Token, fdOf, validateToken } from './validate';
@@ -58,7 +58,7 @@ export class Session extends OwnedFd {
    */
   constructor(file: FdLike, options: SessionOptions & Partial<KnownSession> = {}) {
     const fd = adoptableFd(file);
-    const facts = options[known] ?? probe(fd, options);
+    const facts = options[known] ?? probeSession(fd, options.binding ?? defaultBinding(), options.direction);
     super(adoptFd(file as Adoptable), options, {
       label: `session ${JSON.stringify(facts.name)}`,
       closedCode: 'ERR_SESSION_CLOSED',
@@ -148,12 +148,16 @@ export class Session extends OwnedFd {
   }
 }
 
-function probe(fd: number, options: SessionOptions) {
-  const binding = options.binding ?? defaultBinding();
+/**
+ * @internal The name and direction of session fd `fd`, asked of the kernel
+ * without changing anything. Throws (operation LIVEUPDATE_SESSION_GET_NAME)
+ * when the fd is not a session.
+ */
+export function probeSession(fd: number, binding: Binding, direction?: SessionDirection): { name: string; direction: SessionDirection } {
   const { name = '' } = callSync('LIVEUPDATE_SESSION_GET_NAME', { fd }, () =>
     binding.ioctlSync(fd, 'LIVEUPDATE_SESSION_GET_NAME', {}),
   );
-  if (options.direction) return { name, direction: options.direction };
+  if (direction) return { name, direction };
   try {
     binding.ioctlSync(fd, 'LIVEUPDATE_SESSION_PRESERVE_FD', { fd: -1, token: 0n });
   } catch (err) {

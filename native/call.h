@@ -34,6 +34,10 @@ class Call {
   const char* syscall() const { return syscall_; }
   const std::string& operation() const { return operation_; }
 
+ protected:
+  // For a Call that makes several syscalls: the one that failed is named.
+  void set_syscall(const char* syscall) { syscall_ = syscall; }
+
  private:
   const char* syscall_;
   std::string operation_;

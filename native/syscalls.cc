@@ -1,5 +1,6 @@
 // The non-ioctl system calls a live update needs: opening the device,
-// closing fds, memfds and their seals, kexec_file_load and the kexec reboot.
+// closing fds, memfds and their seals, fd flags, pipes, kexec_file_load and
+// the kexec reboot.
 // Each is a Call (see call.h), so each has a sync and a Promise export.
 #include "syscalls.h"
 
@@ -119,6 +120,38 @@ std::unique_ptr<Call> MakeGetSeals(const Napi::CallbackInfo& info) {
   return std::make_unique<FcntlCall>(FdArg(info, 0, "fd"), F_GET_SEALS, 0, true);
 }
 
+// getFdFlags(fd) -> FD_* flags; setFdFlags(fd, flags). Fds inherited from
+// systemd arrive without FD_CLOEXEC; F_GETFD is also the cheap "is it open".
+std::unique_ptr<Call> MakeGetFdFlags(const Napi::CallbackInfo& info) {
+  return std::make_unique<FcntlCall>(FdArg(info, 0, "fd"), F_GETFD, 0, true);
+}
+
+std::unique_ptr<Call> MakeSetFdFlags(const Napi::CallbackInfo& info) {
+  return std::make_unique<FcntlCall>(FdArg(info, 0, "fd"), F_SETFD, IntArg(info, 1, "flags"), false);
+}
+
+class PipeCall : public Call {
+ public:
+  PipeCall() : Call("pipe2", "") {}
+  int Execute() override { return Errno(::pipe2(fds_, O_CLOEXEC)); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Array out = Napi::Array::New(env, 2);
+    out.Set(0u, fds_[0]);
+    out.Set(1u, fds_[1]);
+    return out;
+  }
+  void Abandon() override {
+    ::close(fds_[0]);
+    ::close(fds_[1]);
+  }
+
+ private:
+  int fds_[2] = {-1, -1};
+};
+
+// pipe() -> [readFd, writeFd], both close-on-exec (sd_notify's BARRIER=1 needs one).
+std::unique_ptr<Call> MakePipe(const Napi::CallbackInfo&) { return std::make_unique<PipeCall>(); }
+
 class KexecFileLoadCall : public SimpleCall {
  public:
   KexecFileLoadCall(int kernel_fd, int initrd_fd, std::string cmdline, unsigned long flags)
@@ -162,6 +195,7 @@ Napi::Object Constants(Napi::Env env) {
   Napi::Object c = Napi::Object::New(env);
   c.Set("O_RDONLY", O_RDONLY);
   c.Set("O_RDWR", O_RDWR);
+  c.Set("FD_CLOEXEC", FD_CLOEXEC);
   c.Set("MFD_ALLOW_SEALING", MFD_ALLOW_SEALING);
   c.Set("F_SEAL_SEAL", F_SEAL_SEAL);
   c.Set("F_SEAL_SHRINK", F_SEAL_SHRINK);
@@ -182,6 +216,9 @@ void InitSyscalls(Napi::Env env, Napi::Object exports) {
   ExportCall<MakeMemfdCreate>(env, exports, "memfdCreate");
   ExportCall<MakeAddSeals>(env, exports, "addSeals");
   ExportCall<MakeGetSeals>(env, exports, "getSeals");
+  ExportCall<MakeGetFdFlags>(env, exports, "getFdFlags");
+  ExportCall<MakeSetFdFlags>(env, exports, "setFdFlags");
+  ExportCall<MakePipe>(env, exports, "pipe");
   ExportCall<MakeKexecFileLoad>(env, exports, "kexecFileLoad");
   ExportCall<MakeRebootKexec>(env, exports, "rebootKexec");
   exports.Set("constants", Constants(env));

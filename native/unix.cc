@@ -1,7 +1,8 @@
 // File descriptors over UNIX sockets (SCM_RIGHTS), for handing session fds
 // between processes. Sockets are SOCK_SEQPACKET: every message keeps its
 // boundaries and its own fds. All calls are non-blocking; readiness comes
-// from a Poller (uv_poll) so nothing waits on a thread.
+// from a Poller (uv_poll) so nothing waits on a thread. sendDatagram (the
+// sd_notify datagram) shares the same address and sendmsg() path.
 #include "unix.h"
 
 #include <sys/socket.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <vector>
 
@@ -29,13 +31,91 @@ constexpr int32_t kMaxPayloadLimit = 16 << 20;
 
 [[noreturn]] void ThrowErrno(Napi::Env env, int err, const char* syscall) { throw SystemError(env, err, syscall); }
 
-sockaddr_un Address(Napi::Env env, const std::string& path) {
+// A UNIX socket address and its exact length. `bytes` is the sun_path: a
+// filesystem path, or an abstract name when it starts with NUL.
+struct UnixAddress {
   sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof(addr.sun_path))
-    throw Napi::RangeError::New(env, "socket path must be 1..107 bytes");
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  return addr;
+  socklen_t length = 0;
+};
+
+UnixAddress Address(Napi::Env env, const std::string& bytes) {
+  UnixAddress a;
+  a.addr.sun_family = AF_UNIX;
+  bool abstract = !bytes.empty() && bytes[0] == '\0';
+  // A path needs room for its NUL; an abstract name may fill the field.
+  size_t max = sizeof(a.addr.sun_path) - (abstract ? 0 : 1);
+  if (bytes.empty() || bytes.size() > max)
+    throw Napi::RangeError::New(env, "socket address must be 1.." + std::to_string(max) + " bytes");
+  std::memcpy(a.addr.sun_path, bytes.data(), bytes.size());
+  a.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + bytes.size());
+  return a;
+}
+
+// A socket of `type` connected to `a`; -1 with errno set and `*failed`
+// naming the syscall that failed. The fd never leaks on failure.
+int ConnectTo(int type, const UnixAddress& a, const char** failed) {
+  int fd = ::socket(AF_UNIX, type, 0);
+  if (fd < 0) {
+    *failed = "socket";
+    return -1;
+  }
+  if (RetryEintr([&] { return ::connect(fd, reinterpret_cast<const sockaddr*>(&a.addr), a.length); }) < 0) {
+    int err = errno;
+    ::close(fd);
+    errno = err;
+    *failed = "connect";
+    return -1;
+  }
+  return fd;
+}
+
+// The fds of a JS array, checked on the JS thread.
+std::vector<int> FdList(Napi::Env env, Napi::Value value) {
+  if (!value.IsArray()) throw Napi::TypeError::New(env, "fds must be an array");
+  Napi::Array list = value.As<Napi::Array>();
+  if (list.Length() > kMaxFds) throw Napi::RangeError::New(env, "too many fds for one message");
+  std::vector<int> fds;
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    int32_t v = Int32Value(env, list.Get(i), "fd");
+    if (v < 0) throw Napi::RangeError::New(env, "fds must be non-negative");
+    fds.push_back(v);
+  }
+  return fds;
+}
+
+// The one sendmsg() path: a payload with fds (SCM_RIGHTS) and, when asked,
+// this process's pid/uid/gid (SCM_CREDENTIALS, what sd_notify sends). No
+// allocation, so it is safe on a worker thread. Returns sendmsg's result.
+long SendMessage(int fd, const uint8_t* data, size_t length, const std::vector<int>& fds, bool credentials,
+                 int flags) {
+  alignas(cmsghdr) uint8_t control[CMSG_SPACE(sizeof(int) * kMaxFds) + CMSG_SPACE(sizeof(ucred))] = {};
+  iovec iov{const_cast<uint8_t*>(data), length};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  size_t used = 0;
+  if (!fds.empty()) {
+    auto* cmsg = reinterpret_cast<cmsghdr*>(control);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
+    used += CMSG_SPACE(sizeof(int) * fds.size());
+  }
+  if (credentials) {
+    auto* cmsg = reinterpret_cast<cmsghdr*>(control + used);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_CREDENTIALS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(ucred));
+    ucred cred{::getpid(), ::getuid(), ::getgid()};
+    std::memcpy(CMSG_DATA(cmsg), &cred, sizeof(cred));
+    used += CMSG_SPACE(sizeof(ucred));
+  }
+  if (used > 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = used;
+  }
+  return RetryEintr([&] { return ::sendmsg(fd, &msg, flags | MSG_NOSIGNAL); });
 }
 
 // socketpair() -> [fd, fd]
@@ -51,11 +131,11 @@ Napi::Value SocketPair(const Napi::CallbackInfo& info) {
 // listen(path, backlog) -> fd
 Napi::Value Listen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  sockaddr_un addr = Address(env, StringArg(info, 0, "path"));
+  UnixAddress a = Address(env, StringArg(info, 0, "path"));
   int backlog = IntArg(info, 1, "backlog");
   int fd = ::socket(AF_UNIX, kSockFlags, 0);
   if (fd < 0) ThrowErrno(env, errno, "socket");
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0 || ::listen(fd, backlog) < 0) {
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a.addr), a.length) < 0 || ::listen(fd, backlog) < 0) {
     int err = errno;
     ::close(fd);
     ThrowErrno(env, err, err == EADDRINUSE ? "bind" : "listen");
@@ -67,14 +147,9 @@ Napi::Value Listen(const Napi::CallbackInfo& info) {
 // when the listener's backlog is full), so it is safe on the JS thread.
 Napi::Value Connect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  sockaddr_un addr = Address(env, StringArg(info, 0, "path"));
-  int fd = ::socket(AF_UNIX, kSockFlags, 0);
-  if (fd < 0) ThrowErrno(env, errno, "socket");
-  if (RetryEintr([&] { return ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)); }) < 0) {
-    int err = errno;
-    ::close(fd);
-    ThrowErrno(env, err, "connect");
-  }
+  const char* failed = "";
+  int fd = ConnectTo(kSockFlags, Address(env, StringArg(info, 0, "path")), &failed);
+  if (fd < 0) ThrowErrno(env, errno, failed);
   return Napi::Number::New(env, fd);
 }
 
@@ -96,34 +171,51 @@ Napi::Value Send(const Napi::CallbackInfo& info) {
   if (!info[1].IsBuffer()) throw Napi::TypeError::New(env, "payload must be a Buffer");
   Napi::Buffer<uint8_t> payload = info[1].As<Napi::Buffer<uint8_t>>();
   if (payload.Length() == 0) throw Napi::RangeError::New(env, "payload must not be empty");
-  if (!info[2].IsArray()) throw Napi::TypeError::New(env, "fds must be an array");
-  Napi::Array list = info[2].As<Napi::Array>();
-  if (list.Length() > kMaxFds) throw Napi::RangeError::New(env, "too many fds for one message");
-  std::vector<int> fds;
-  for (uint32_t i = 0; i < list.Length(); i++) {
-    int32_t v = Int32Value(env, list.Get(i), "fd");
-    if (v < 0) throw Napi::RangeError::New(env, "fds must be non-negative");
-    fds.push_back(v);
-  }
-
-  iovec iov{payload.Data(), payload.Length()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  std::vector<uint8_t> control(CMSG_SPACE(sizeof(int) * fds.size()));
-  if (!fds.empty()) {
-    msg.msg_control = control.data();
-    msg.msg_controllen = control.size();
-    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-    std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
-  }
-  long sent = RetryEintr([&] { return ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT); });
+  std::vector<int> fds = FdList(env, info[2]);
+  long sent = SendMessage(fd, payload.Data(), payload.Length(), fds, false, MSG_DONTWAIT);
   if (sent >= 0) return Napi::Number::New(env, static_cast<double>(sent));
   if (errno == EAGAIN) return Napi::Number::New(env, -1);
   ThrowErrno(env, errno, "sendmsg");
+}
+
+// sendDatagram(address, payload, fds): one datagram to the SOCK_DGRAM
+// socket at `address` (a Buffer: a path, or NUL + an abstract name), with
+// SCM_CREDENTIALS and the fds: the sd_notify(3) wire format. A fresh
+// blocking socket per message, as sd_notify does, so the Promise form
+// waits on a worker thread if the receiver's queue is full.
+class SendDatagramCall : public Call {
+ public:
+  SendDatagramCall(UnixAddress address, std::vector<uint8_t> payload, std::vector<int> fds)
+      : Call("sendmsg", ""), address_(address), payload_(std::move(payload)), fds_(std::move(fds)) {}
+
+  int Execute() override {
+    const char* failed = "";
+    int fd = ConnectTo(SOCK_DGRAM | SOCK_CLOEXEC, address_, &failed);
+    if (fd < 0) {
+      set_syscall(failed);
+      return errno;
+    }
+    int err = Errno(SendMessage(fd, payload_.data(), payload_.size(), fds_, true, 0));
+    ::close(fd);
+    return err;
+  }
+
+ private:
+  UnixAddress address_;
+  std::vector<uint8_t> payload_;
+  std::vector<int> fds_;
+};
+
+std::unique_ptr<Call> MakeSendDatagram(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsBuffer() || !info[1].IsBuffer())
+    throw Napi::TypeError::New(env, "address and payload must be Buffers");
+  Napi::Buffer<uint8_t> address = info[0].As<Napi::Buffer<uint8_t>>();
+  Napi::Buffer<uint8_t> payload = info[1].As<Napi::Buffer<uint8_t>>();
+  if (payload.Length() == 0) throw Napi::RangeError::New(env, "payload must not be empty");
+  return std::make_unique<SendDatagramCall>(
+      Address(env, std::string(reinterpret_cast<const char*>(address.Data()), address.Length())),
+      std::vector<uint8_t>(payload.Data(), payload.Data() + payload.Length()), FdList(env, info[2]));
 }
 
 // receive(fd, maxPayload) -> null when nothing is waiting, else
@@ -367,6 +459,7 @@ void InitUnix(Napi::Env env, Napi::Object exports) {
   unix.Set("peerCredentials", Napi::Function::New<PeerCredentials>(env, "peerCredentials"));
   unix.Set("dup", Napi::Function::New<Dup>(env, "dup"));
   unix.Set("socketType", Napi::Function::New<SocketType>(env, "socketType"));
+  ExportCall<MakeSendDatagram>(env, unix, "sendDatagram");
   unix.Set("Poller", Poller::Define(env));
   exports.Set("unix", unix);
 }

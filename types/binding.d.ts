@@ -42,6 +42,7 @@ export interface IoctlLayout {
 export interface NativeConstants {
   O_RDONLY: number;
   O_RDWR: number;
+  FD_CLOEXEC: number;
   MFD_ALLOW_SEALING: number;
   F_SEAL_SEAL: number;
   F_SEAL_SHRINK: number;
@@ -80,6 +81,14 @@ export interface UnixBinding {
   peerCredentials(fd: number): { pid: number; uid: number; gid: number; groups: number[] };
   /** A close-on-exec copy of fd (F_DUPFD_CLOEXEC). */
   dup(fd: number): number;
+  /**
+   * One SOCK_DGRAM datagram to `address` (the sun_path bytes: a path, or a
+   * NUL then an abstract name) with SCM_CREDENTIALS (this process's pid,
+   * uid, gid) and the fds (SCM_RIGHTS): the sd_notify(3) wire format.
+   * Blocks while the receiver's queue is full (the Promise form on a worker).
+   */
+  sendDatagram(address: Buffer, payload: Buffer, fds: number[]): Promise<void>;
+  sendDatagramSync(address: Buffer, payload: Buffer, fds: number[]): void;
   /** Event-loop readiness of an fd (uv_poll); the callback runs until stop()/close(). */
   Poller: new (fd: number, callback: (readable: boolean, writable: boolean, hangup: boolean) => void) => {
     start(readable: boolean, writable: boolean): void;
@@ -106,6 +115,15 @@ export interface Binding {
   addSealsSync(fd: number, seals: number): void;
   getSeals(fd: number): Promise<number>;
   getSealsSync(fd: number): number;
+  /** fcntl(F_GETFD): the fd's FD_* flags; EBADF when it is not open. */
+  getFdFlags(fd: number): Promise<number>;
+  getFdFlagsSync(fd: number): number;
+  /** fcntl(F_SETFD). */
+  setFdFlags(fd: number, flags: number): Promise<void>;
+  setFdFlagsSync(fd: number, flags: number): void;
+  /** pipe2(O_CLOEXEC) -> [readFd, writeFd]. */
+  pipe(): Promise<[number, number]>;
+  pipeSync(): [number, number];
   /** kexec_file_load(2); initrdFd -1 with KEXEC_FILE_NO_INITRAMFS for none. */
   kexecFileLoad(kernelFd: number, initrdFd: number, cmdline: string, flags: number): Promise<void>;
   kexecFileLoadSync(kernelFd: number, initrdFd: number, cmdline: string, flags: number): void;

@@ -12,10 +12,12 @@ export function nativeError(code: string, errno: number, syscall: string): Error
   return Object.assign(new Error(`${code}: native, ${syscall}`), { code, errno: -errno, syscall });
 }
 
-export function fakeBinding(answers: Partial<Record<IoctlOperation | 'open' | 'close', (args: unknown[]) => unknown>> = {}) {
+type Answerable = IoctlOperation | 'open' | 'close' | 'getSeals' | 'getFdFlags' | 'setFdFlags';
+
+export function fakeBinding(answers: Partial<Record<Answerable, (args: unknown[]) => unknown>> = {}) {
   const calls: Recorded[] = [];
   let nextFd = 100;
-  const answer = (name: IoctlOperation | 'open' | 'close', args: unknown[], fallback: () => unknown) => {
+  const answer = (name: Answerable, args: unknown[], fallback: () => unknown) => {
     calls.push({ call: name, args });
     const fn = answers[name];
     return fn ? fn(args) : fallback();
@@ -34,8 +36,14 @@ export function fakeBinding(answers: Partial<Record<IoctlOperation | 'open' | 'c
     memfdCreate: async () => nextFd++,
     addSealsSync: () => {},
     addSeals: async () => {},
-    getSealsSync: () => 0,
-    getSeals: async () => 0,
+    getSealsSync: (fd) => answer('getSeals', [fd], () => 0) as number,
+    getSeals: async (fd) => binding.getSealsSync(fd),
+    getFdFlagsSync: (fd) => answer('getFdFlags', [fd], () => 0) as number,
+    getFdFlags: async (fd) => binding.getFdFlagsSync(fd),
+    setFdFlagsSync: (fd, flags) => void answer('setFdFlags', [fd, flags], () => undefined),
+    setFdFlags: async (fd, flags) => binding.setFdFlagsSync(fd, flags),
+    pipeSync: () => [nextFd++, nextFd++],
+    pipe: async () => binding.pipeSync(),
     kexecFileLoadSync: (...args) => void calls.push({ call: 'kexecFileLoad', args }),
     kexecFileLoad: async (...args) => void calls.push({ call: 'kexecFileLoad', args }),
     rebootKexecSync: () => {
@@ -46,7 +54,7 @@ export function fakeBinding(answers: Partial<Record<IoctlOperation | 'open' | 'c
     // fd passing is tested against the real addon; dup stands in for the copies Promise forms take.
     unix: { dup: (fd: number) => (calls.push({ call: 'dup', args: [fd] }), nextFd++) } as unknown as Binding['unix'],
     constants: {
-      O_RDONLY: 0, O_RDWR: 2, MFD_ALLOW_SEALING: 2,
+      O_RDONLY: 0, O_RDWR: 2, FD_CLOEXEC: 1, MFD_ALLOW_SEALING: 2,
       F_SEAL_SEAL: 1, F_SEAL_SHRINK: 2, F_SEAL_GROW: 4, F_SEAL_WRITE: 8, F_SEAL_FUTURE_WRITE: 16, F_SEAL_EXEC: 32,
       KEXEC_FILE_UNLOAD: 1, KEXEC_FILE_NO_INITRAMFS: 4,
     },

@@ -51,9 +51,12 @@ test('import works too and shares the classes with require()', () => {
   const out = run(process.execPath, ['--input-type=module', '-e', `
     import { Memfd, LiveUpdate, kexec } from 'liveupdate';
     import { runVm } from 'liveupdate/vm';
+    import { listenFds, luoSessionName } from 'liveupdate/systemd';
     import { createRequire } from 'node:module';
-    const cjs = createRequire(import.meta.url)('liveupdate');
-    console.log(JSON.stringify([Memfd === cjs.Memfd, typeof LiveUpdate.openSync, typeof kexec.loadSync, typeof runVm]));
+    const require = createRequire(import.meta.url);
+    const cjs = require('liveupdate');
+    console.log(JSON.stringify([Memfd === cjs.Memfd, typeof LiveUpdate.openSync, typeof kexec.loadSync, typeof runVm,
+      typeof listenFds, luoSessionName === require('liveupdate/systemd').luoSessionName]));
   `], app);
-  expect(JSON.parse(out)).toEqual([true, 'function', 'function', 'function']);
+  expect(JSON.parse(out)).toEqual([true, 'function', 'function', 'function', 'function', true]);
 });
