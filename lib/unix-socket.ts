@@ -437,10 +437,13 @@ export class FdServer extends EventEmitter implements Disposable {
   readonly #unix: Unix;
   readonly #poller: InstanceType<Unix['Poller']>;
   readonly #options: FdServerOptions;
+  /** Whether close() removes the socket file: not when systemd made the socket. */
+  readonly #ownsPath: boolean;
 
-  private constructor(path: string, fd: number, binding: Binding, options: FdServerOptions) {
+  private constructor(path: string, fd: number, binding: Binding, options: FdServerOptions, ownsPath = true) {
     super();
     this.path = path;
+    this.#ownsPath = ownsPath;
     this.#unix = binding.unix;
     this.#options = { ...options, binding };
     this.#owned = new OwnedFd(fd, { binding }, { label: `fd server ${path}` });
@@ -492,6 +495,23 @@ export class FdServer extends EventEmitter implements Disposable {
   }
 
   /**
+   * Adopts a listening SOCK_SEQPACKET socket made by someone else: systemd's
+   * socket activation (`ListenSequentialPacket=`, see `listenFds()` in
+   * `liveupdate/systemd`). An OwnedFd is consumed. Its mode and owner are
+   * whatever its maker set; close() leaves its file in place, since the
+   * socket outlives this process. `path` only names it in messages.
+   */
+  static fromListening(file: FdLike, options: Omit<FdServerOptions, 'mode' | 'uid' | 'gid' | 'backlog'> & { path?: string } = {}): FdServer {
+    const fd = adoptableFd(file);
+    const binding = options.binding ?? defaultBinding();
+    if (callSync('ACCEPT', { fd }, () => binding.unix.socketType(fd)) !== 'seqpacket') {
+      throw invalidArgValue('file', file, `is not a UNIX SOCK_SEQPACKET socket (fd ${fd}); use ListenSequentialPacket=`);
+    }
+    const { path = `socket fd ${fd}`, ...rest } = options;
+    return new FdServer(path, adoptFd(file as number | OwnedFd), binding, rest, false);
+  }
+
+  /**
    * Takes over a listening `net.Server` on a UNIX path: its socket moves
    * into the FdServer (same path, same bound inode) and the net.Server is
    * closed. Connections then arrive as framed stream FdSockets.
@@ -532,7 +552,7 @@ export class FdServer extends EventEmitter implements Disposable {
     if (this.#owned.closed) return;
     this.#poller.close();
     this.#owned.close();
-    fs.rmSync(this.path, { force: true });
+    if (this.#ownsPath) fs.rmSync(this.path, { force: true });
     this.emit('close');
   }
 

@@ -54,6 +54,43 @@ export interface BrokerOptions {
   kexec?: Kexec;
   /** The system-call layer; the compiled addon by default (tests pass a stand-in device). */
   binding?: Binding;
+  /**
+   * How long to retry opening the device while someone else has it (PID 1
+   * opens it briefly at unit starts and at shutdown); 1000 ms by default.
+   * The broker opens it only to create or retrieve, and closes it at once.
+   */
+  deviceBusyRetryMs?: number;
+  /** An already listening SOCK_SEQPACKET socket to serve instead of `socketPath` (systemd socket activation). */
+  listenFd?: OwnedFd;
+  /**
+   * Sessions handed back by the service manager (systemd's fd store, from
+   * LISTEN_FDS): the broker's own, kept across its restarts and across
+   * `systemctl kexec`. The broker owns them from here on.
+   */
+  handedOver?: Session[];
+  /** Where sessions are kept so that they outlive this process; see {@link SessionStore}. */
+  store?: SessionStore;
+  /**
+   * Triggers the live update once the kernel is loaded and the record is
+   * written and stored; `kexec.rebootSync()` by default. On a systemd host,
+   * `systemctl kexec` (which stops this broker; its sessions live on in the store).
+   */
+  reboot?: () => void | Promise<void>;
+}
+
+/**
+ * Somewhere sessions outlive the broker process: systemd's fd store
+ * (FileDescriptorStorePreserve=yes), which `systemctl kexec` preserves and
+ * the next boot hands back. The broker keeps there every session it holds,
+ * under its kernel name, and drops what it hands out or releases.
+ */
+export interface SessionStore {
+  /** How many entries it takes at most, if known (systemd's $FDSTORE). */
+  readonly capacity?: number;
+  keep(name: string, session: Session): void;
+  drop(name: string): void;
+  /** Resolves once everything kept so far is really there (sd_notify BARRIER). */
+  flush(): Promise<void>;
 }
 
 interface Entry {
@@ -102,7 +139,6 @@ interface RecordFile {
  */
 export class LiveUpdateBroker {
   readonly socketPath: string;
-  readonly #lu: LiveUpdate;
   readonly #server: FdServer;
   readonly #entries = new Map<string, Entry>();
   readonly #clients = new Set<Client>();
@@ -114,8 +150,7 @@ export class LiveUpdateBroker {
   /** Set once a live update is under way: the record is final, nothing may change. */
   #updating = false;
 
-  private constructor(lu: LiveUpdate, server: FdServer, options: BrokerOptions) {
-    this.#lu = lu;
+  private constructor(server: FdServer, options: BrokerOptions) {
     this.#server = server;
     this.socketPath = server.path;
     this.#options = options;
@@ -123,23 +158,60 @@ export class LiveUpdateBroker {
     server.on('error', (err: Error) => this.#log(`accept failed: ${err.message}`));
   }
 
-  /** Opens the device, takes over the previous broker's record (after a live update) and listens. */
+  /**
+   * Takes over the previous broker's record (after a live update: from the
+   * store's handed-over sessions, else from the device) and listens.
+   */
   static start(options: BrokerOptions = {}): LiveUpdateBroker {
-    const lu = LiveUpdate.openSync(options.devicePath ?? DEFAULT_DEVICE_PATH, { binding: options.binding });
-    const socketPath = options.socketPath ?? DEFAULT_BROKER_SOCKET;
-    let broker: LiveUpdateBroker;
+    const handedOver = [...(options.handedOver ?? [])];
+    const recordSession = handedOver.find((s) => s.name === RECORD_SESSION && s.direction === 'incoming');
+    const rest = handedOver.filter((s) => s !== recordSession);
+    let server: FdServer;
+    let record: RecordFile['sessions'];
     try {
-      const incoming = readRecord(lu);
-      fs.mkdirSync(path.dirname(socketPath), { recursive: true });
-      const server = FdServer.listen(socketPath, { mode: options.mode ?? 0o660, uid: options.uid, gid: options.gid, maxPayload: MAX_MESSAGE, binding: options.binding });
-      broker = new LiveUpdateBroker(lu, server, options);
-      for (const r of incoming) broker.#entries.set(r.kernelName, { ...r, state: 'incoming' });
+      record = recordSession ? readRecordFrom(recordSession) : withDevice(options, readRecord);
+      if (options.listenFd) {
+        server = FdServer.fromListening(options.listenFd, { path: options.socketPath, maxPayload: MAX_MESSAGE, binding: options.binding });
+      } else {
+        const socketPath = options.socketPath ?? DEFAULT_BROKER_SOCKET;
+        fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o755 });
+        server = FdServer.listen(socketPath, { mode: options.mode ?? 0o660, uid: options.uid, gid: options.gid, maxPayload: MAX_MESSAGE, binding: options.binding });
+      }
     } catch (err) {
-      lu.close();
+      for (const s of rest) s.close();
       throw err;
     }
-    broker.#log(`listening on ${socketPath}; ${broker.#entries.size} sessions handed over by the previous kernel`);
+    const broker = new LiveUpdateBroker(server, options);
+    if (recordSession) options.store?.drop(RECORD_SESSION); // read and finished: the next kexec writes a new one
+    for (const r of record) broker.#entries.set(r.kernelName, { ...r, state: 'incoming' });
+    for (const session of rest) broker.#takeBack(session, record);
+    broker.#log(`listening on ${broker.socketPath}; ${broker.#entries.size} sessions known (${rest.length} handed back by the service manager)`);
     return broker;
+  }
+
+  // A session from the store: ours from before a restart (outgoing) or from
+  // before the live update (incoming, already retrieved by the manager).
+  #takeBack(session: Session, record: RecordFile['sessions']): void {
+    const uid = /^luod-(\d+)-/.exec(session.name)?.[1];
+    if (uid === undefined) {
+      this.#log(`closing a handed-back session that is not a broker's: ${JSON.stringify(session.name)}`);
+      this.#options.store?.drop(session.name);
+      session.close();
+      return;
+    }
+    // The client's own name is in the record (written at the kexec); until a
+    // client asks by name, the kernel name stands for it.
+    const name = record.find((r) => r.kernelName === session.name)?.name ?? session.name;
+    const previous = this.#entries.get(session.name);
+    if (previous?.session) {
+      session.close();
+      return;
+    }
+    this.#entries.set(session.name, { uid: Number(uid), name, kernelName: session.name, state: session.direction, session });
+  }
+
+  #device<T>(fn: (lu: LiveUpdate) => T): T {
+    return withDevice(this.#options, fn);
   }
 
   /** Who is connected, and how far behind each is in reading its replies. */
@@ -194,10 +266,12 @@ export class LiveUpdateBroker {
       const k = this.#options.kexec ?? realKexec;
       await k.load({ kernel: options.kernel, cmdline: options.cmdline });
       this.writeRecord(); // last: nothing can change after it
+      await this.#options.store?.flush();
       this.#log(`rebooting into ${options.kernel} holding ${this.#entries.size} client sessions`);
-      setImmediate(() => {
+      const reboot = this.#options.reboot ?? (() => k.rebootSync());
+      setImmediate(async () => {
         try {
-          k.rebootSync();
+          await reboot();
         } catch (err) {
           this.#updating = false;
           this.#log(`the reboot failed: ${(err as Error).message}`);
@@ -214,16 +288,20 @@ export class LiveUpdateBroker {
 
   /** Writes who owns which outgoing session into the broker's own preserved session. */
   writeRecord(): void {
-    this.#record?.close();
+    if (this.#record) {
+      this.#options.store?.drop(RECORD_SESSION);
+      this.#record.close();
+    }
     const record: RecordFile = {
       version: 1,
       sessions: [...this.#entries.values()].filter((e) => e.state === 'outgoing').map(({ uid, name, kernelName }) => ({ uid, name, kernelName })),
     };
-    const session = this.#lu.createSessionSync(RECORD_SESSION);
+    const session = this.#device((lu) => lu.createSessionSync(RECORD_SESSION));
     using memfd = Memfd.createSync(RECORD_SESSION);
     fs.writeSync(memfd.fd, JSON.stringify(record));
     session.preserveSync(memfd, 0);
     this.#record = session;
+    this.#options.store?.keep(RECORD_SESSION, session);
   }
 
   /** Stops serving and closes everything, the sessions it holds included (which unpreserves them). */
@@ -232,7 +310,6 @@ export class LiveUpdateBroker {
     for (const c of this.#clients) c.socket.close();
     for (const e of this.#entries.values()) e.session?.close();
     this.#record?.close();
-    this.#lu.close();
   }
 
   #accept(socket: FdSocket): void {
@@ -316,9 +393,15 @@ export class LiveUpdateBroker {
         if (this.#entries.has(kernelName)) throw new ProtocolError(`you already have a session named ${JSON.stringify(request.name)}`, 'EEXIST');
         const max = this.#options.maxSessionsPerUid ?? 256;
         if ([...this.#entries.values()].filter((e) => e.uid === uid).length >= max) throw new ProtocolError(`uid ${uid} has ${max} sessions already`, 'EDQUOT');
-        const session = this.#lu.createSessionSync(kernelName);
+        const capacity = this.#options.store?.capacity;
+        // One entry is the record's, written at the kexec.
+        if (capacity !== undefined && [...this.#entries.values()].filter((e) => e.session).length + 1 >= capacity) {
+          throw new ProtocolError(`the service manager's fd store is full (FileDescriptorStoreMax=${capacity}); a new session would not survive the live update`, 'ENOSPC');
+        }
+        const session = this.#device((lu) => lu.createSessionSync(kernelName));
         const entry: Entry = { uid, name: request.name, kernelName, state: 'outgoing', session };
         this.#entries.set(kernelName, entry);
+        this.#options.store?.keep(kernelName, session);
         this.#log(`uid ${uid} created ${JSON.stringify(request.name)} (${kernelName})`);
         this.#send(client, { id: request.id, ok: true, session: info(entry) }, [session]);
         return;
@@ -336,7 +419,7 @@ export class LiveUpdateBroker {
         }
         // Retrieving is permanent, and a fd queued on a socket dies with the
         // socket: keep our reference until the client says it has its own.
-        entry.session ??= this.#lu.retrieveSessionSync(entry.kernelName);
+        entry.session ??= this.#device((lu) => lu.retrieveSessionSync(entry.kernelName));
         entry.handoff = client;
         this.#log(`handing ${JSON.stringify(request.name)} to pid ${client.peer.pid} (uid ${uid}); holding it until it says it has it`);
         this.#send(client, { id: request.id, ok: true, session: info(entry) }, [entry.session]);
@@ -349,6 +432,7 @@ export class LiveUpdateBroker {
         entry.handoff = undefined;
         entry.session?.close();
         entry.session = undefined;
+        this.#options.store?.drop(entry.kernelName); // the client has it; a copy in the store would outlive its finish
         this.#log(`uid ${uid} retrieved ${JSON.stringify(request.name)}`);
         this.#send(client, { id: request.id, ok: true, session: info(entry) });
         return;
@@ -357,6 +441,7 @@ export class LiveUpdateBroker {
         const entry = this.#own(uid, request.name);
         entry.session?.close();
         this.#entries.delete(entry.kernelName);
+        if (entry.session) this.#options.store?.drop(entry.kernelName);
         this.#send(client, { id: request.id, ok: true });
         return;
       }
@@ -373,7 +458,10 @@ export class LiveUpdateBroker {
         }
         const existing = this.#entries.get(kernelName);
         if (existing?.session) session.close();
-        else this.#entries.set(kernelName, { uid, name: request.name, kernelName, state: 'outgoing', session });
+        else {
+          this.#entries.set(kernelName, { uid, name: request.name, kernelName, state: 'outgoing', session });
+          this.#options.store?.keep(kernelName, session);
+        }
         this.#send(client, { id: request.id, ok: true, session: info(this.#entries.get(kernelName)!) });
         return;
       }
@@ -425,7 +513,7 @@ export class LiveUpdateBroker {
     let entry = this.#entries.get(kernelName);
     if (!entry && incoming) {
       try {
-        const session = this.#lu.retrieveSessionSync(kernelName);
+        const session = this.#device((lu) => lu.retrieveSessionSync(kernelName));
         entry = { uid, name, kernelName, state: 'incoming', session };
         this.#entries.set(kernelName, entry);
       } catch (err) {
@@ -433,6 +521,7 @@ export class LiveUpdateBroker {
       }
     }
     if (!entry || entry.uid !== uid) throw new ProtocolError(`you have no session named ${JSON.stringify(name)}`, 'ENOENT');
+    entry.name = name; // a session handed back without the record knew only its kernel name
     return entry;
   }
 
@@ -510,6 +599,11 @@ function info(e: Entry): SessionInfo {
   return { name: e.name, kernelName: e.kernelName, state: e.state };
 }
 
+function withDevice<T>(options: BrokerOptions, fn: (lu: LiveUpdate) => T): T {
+  using lu = LiveUpdate.openSync(options.devicePath ?? DEFAULT_DEVICE_PATH, { binding: options.binding, retryBusyMs: options.deviceBusyRetryMs ?? 1000 });
+  return fn(lu);
+}
+
 function readRecord(lu: LiveUpdate): RecordFile['sessions'] {
   let session: Session;
   try {
@@ -518,6 +612,11 @@ function readRecord(lu: LiveUpdate): RecordFile['sessions'] {
     if ((err as { code?: string }).code === 'ENOENT') return [];
     throw err;
   }
+  return readRecordFrom(session);
+}
+
+/** Reads, finishes and closes the previous broker's record session. */
+function readRecordFrom(session: Session): RecordFile['sessions'] {
   try {
     using fd = session.retrieveSync(0);
     const buf = Buffer.alloc(fs.fstatSync(fd.fd).size);

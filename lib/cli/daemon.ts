@@ -1,7 +1,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { defaultBinding } from '../binding';
 import { DEFAULT_BROKER_SOCKET, LiveUpdateBroker } from '../broker/daemon';
 import { BrokerError, LiveUpdateClient } from '../broker/client';
+import { systemdSessionStore } from '../broker/systemd-store';
+import type { OwnedFd } from '../owned-fd';
+import type { Session } from '../session';
+import { listenFds } from '../systemd/listen-fds';
+import { notifySync } from '../systemd/notify';
+import { type Systemctl, kexecTrigger, realSystemctl } from './init-system';
 import { CliError, EXIT, type Io, parse } from './io';
 
 export const daemonHelp = `Usage:
@@ -27,6 +34,13 @@ create and, after a live update, retrieve sessions in their own namespace
 Policy: sessions stay held by the broker until the kexec, also when their
 client exits; the client releases them explicitly. A broker restart before
 the kexec loses the sessions only it held; clients re-adopt theirs.
+
+Under systemd (see systemd/liveupdate.service and liveupdate.socket in the
+package): the socket comes from socket activation (LISTEN_FDS), READY=1 and
+STATUS= go to systemd, and every session the broker holds is kept in the
+service's fd store (FileDescriptorStorePreserve=yes), so restarts and
+\`systemctl kexec\` keep them; the live update itself goes through
+\`systemctl kexec\`, and the next boot hands the sessions back in LISTEN_FDS.
 `;
 
 const list = (v: string | undefined, what: string) =>
@@ -37,7 +51,7 @@ const list = (v: string | undefined, what: string) =>
         return Number(x);
       });
 
-export async function daemonCommand(args: string[], io: Io): Promise<number> {
+export async function daemonCommand(args: string[], io: Io, systemctl: Systemctl = realSystemctl): Promise<number> {
   if (args[0] === 'kexec') return requestKexec(args.slice(1), io);
   const { values } = parse(args, {
     socket: { type: 'string' },
@@ -57,6 +71,11 @@ export async function daemonCommand(args: string[], io: Io): Promise<number> {
   if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) throw new CliError('--mode takes octal permission bits, e.g. 660', EXIT.usage);
   const [owner] = list(values.owner, '--owner');
   const [group] = list(values.group, '--group');
+  const log = (line: string) => io.err(`liveupdate daemon: ${line}\n`);
+  const { listenFd, sessions } = fromServiceManager(io, log);
+  const store = systemdSessionStore(io.env);
+  if (sessions.length > 0 && !store) log('sessions came in LISTEN_FDS but there is no NOTIFY_SOCKET to keep them in the fd store');
+  const underSystemd = kexecTrigger(io).via === 'systemctl';
   const broker = LiveUpdateBroker.start({
     socketPath: values.socket,
     devicePath: values.device,
@@ -65,15 +84,43 @@ export async function daemonCommand(args: string[], io: Io): Promise<number> {
     gid: group,
     allowUids: list(values['allow-uid'], '--allow-uid'),
     allowGids: list(values['allow-gid'], '--allow-gid'),
-    log: (line) => io.err(`liveupdate daemon: ${line}\n`),
+    log,
+    listenFd,
+    handedOver: sessions,
+    store,
+    // systemd stops this broker on the way; its sessions live on in the fd store.
+    reboot: underSystemd
+      ? () => {
+          const status = systemctl(['--no-block', 'kexec']);
+          if (status !== 0) throw new Error(`systemctl kexec failed (exit status ${status})`);
+        }
+      : undefined,
   });
+  const held = broker.sessions().length;
+  notifySync({ READY: 1, STATUS: `serving ${broker.socketPath}; ${held} sessions from before` }, { env: io.env });
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  notifySync({ STOPPING: 1 }, { env: io.env });
   broker.close();
   return EXIT.ok;
+}
+
+/** What systemd passed: the listening socket (socket activation) and the sessions of the fd store. */
+function fromServiceManager(io: Io, log: (line: string) => void): { listenFd?: OwnedFd; sessions: Session[] } {
+  const sessions: Session[] = [];
+  let listenFd: OwnedFd | undefined;
+  for (const f of listenFds({ env: io.env })) {
+    if (f.kind === 'session') sessions.push(f.file);
+    else if (!listenFd && f.kind === 'other' && defaultBinding().unix.socketType(f.file.fd) === 'seqpacket') listenFd = f.file;
+    else {
+      log(`closing fd ${f.file.fd} (${f.name}, ${f.kind}) from LISTEN_FDS: not a session nor a SOCK_SEQPACKET socket`);
+      f.file.close();
+    }
+  }
+  return { listenFd, sessions };
 }
 
 async function requestKexec(args: string[], io: Io): Promise<number> {

@@ -1,6 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Io } from './io';
+import { CliError, EXIT, type Io } from './io';
 
 /** How `liveupdate kexec exec` triggers the live update on this machine. */
 export interface KexecTrigger {
@@ -39,3 +40,12 @@ export function kexecTrigger(io: Pick<Io, 'procRoot'>): KexecTrigger {
     why: `PID 1 is ${init}, not systemd: reboot(LINUX_REBOOT_CMD_KEXEC) at once; nothing is stopped, unmounted or flushed`,
   };
 }
+
+/** Runs systemctl with `args`, its output on ours; returns its exit status. */
+export type Systemctl = (args: string[]) => number | null;
+
+export const realSystemctl: Systemctl = (args) => {
+  const r = spawnSync('systemctl', args, { stdio: 'inherit' });
+  if (r.error) throw new CliError(`could not run systemctl: ${r.error.message}`, EXIT.unavailable);
+  return r.status;
+};

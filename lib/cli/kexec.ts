@@ -1,8 +1,7 @@
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Kexec, kexec as realKexec } from '../kexec';
-import { kexecTrigger } from './init-system';
+import { type Systemctl, kexecTrigger, realSystemctl } from './init-system';
 import { CliError, EXIT, type Io, parse } from './io';
 
 export const kexecHelp = `Usage:
@@ -29,15 +28,6 @@ Needs root (CAP_SYS_BOOT).
 
 // Where `load` records the command line, so `exec` can warn about it.
 const recordFile = (io: Io) => path.join(io.env.LIVEUPDATE_RUN_DIR ?? '/run/liveupdate', 'kexec-cmdline');
-
-/** Runs systemctl with `args`, its output on ours; returns its exit status. */
-export type Systemctl = (args: string[]) => number | null;
-
-const realSystemctl: Systemctl = (args) => {
-  const r = spawnSync('systemctl', args, { stdio: 'inherit' });
-  if (r.error) throw new CliError(`could not run systemctl: ${r.error.message}`, EXIT.unavailable);
-  return r.status;
-};
 
 export async function kexecCommand(args: string[], io: Io, k: Kexec = realKexec, systemctl: Systemctl = realSystemctl): Promise<number> {
   const [sub, ...rest] = args;

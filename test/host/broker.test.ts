@@ -8,7 +8,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { type BrokerOptions, FdSocket, type Kexec, LiveUpdateBroker, LiveUpdateClient, Memfd, kernelSessionName } from '../../lib/index';
+import { type BrokerOptions, FdServer, FdSocket, type Kexec, LiveUpdate, LiveUpdateBroker, LiveUpdateClient, Memfd, OwnedFd, type Session, kernelSessionName } from '../../lib/index';
+import { defaultBinding } from '../../lib/binding';
+import type { SessionStore } from '../../lib/broker/daemon';
 import { standInDevice } from './stand-in-device';
 
 const openFds = () => fs.readdirSync('/proc/self/fd').length;
@@ -28,10 +30,9 @@ const noReboot: Kexec = {
   },
 };
 
-function startBroker(options: Partial<BrokerOptions> = {}, incoming: Record<string, Record<string, string>> = {}) {
+function startBroker(options: Partial<BrokerOptions> = {}, incoming: Record<string, Record<string, string>> = {}, device = standInDevice(incoming)) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'luod-'));
   const socketPath = path.join(dir, 'broker.sock');
-  const device = standInDevice(incoming);
   const log = new EventEmitter();
   const broker = LiveUpdateBroker.start({ socketPath, binding: device.binding, kexec: noReboot, log: (line) => log.emit('line', line), ...options });
   cleanup.push(() => {
@@ -172,6 +173,80 @@ describe('what one client can make the broker hold', () => {
     expect(Buffer.byteLength(names[0]!)).toBe(255);
     const listed = await client.listSessions();
     expect(listed.map((s) => s.name)).toEqual(names);
+  });
+});
+
+describe('on a service manager (systemd): the fd store, socket activation, a restart', () => {
+  function recordingStore(capacity?: number) {
+    const kept = new Map<string, Session>();
+    const events: string[] = [];
+    const store: SessionStore = {
+      capacity,
+      keep: (name, session) => (events.push(`keep ${name}`), kept.set(name, session)),
+      drop: (name) => (events.push(`drop ${name}`), kept.delete(name)),
+      flush: async () => void events.push('flush'),
+    };
+    return { store, kept, events };
+  }
+
+  test('every session it holds is kept in the store; released and handed-out ones are dropped; the record goes in before the reboot', async () => {
+    const uid = process.getuid!();
+    const { store, events } = recordingStore();
+    let rebooted = false;
+    const { broker, connect, logged } = startBroker({ store, reboot: () => void (rebooted = true) }, { [kernelSessionName(uid, 'old')]: { 1: 'x' } });
+    const client = connect();
+    (await client.createSession('ram')).close();
+    (await client.createSession('scratch')).close();
+    await client.releaseSession('scratch');
+    (await client.retrieveSession('old')).close();
+    const rebooting = logged(/rebooting into/);
+    expect(await broker.kexec({ kernel: '/boot/next' })).toEqual([]);
+    await rebooting;
+    await until(() => rebooted);
+    const k = (name: string) => kernelSessionName(uid, name);
+    expect(events).toEqual([`keep ${k('ram')}`, `keep ${k('scratch')}`, `drop ${k('scratch')}`, `drop ${k('old')}`, 'keep luod-record', 'flush']);
+  });
+
+  test('sessions handed back by the store (after a restart, or after `systemctl kexec`) are served without the device', async () => {
+    const uid = process.getuid!();
+    const device = standInDevice({ [kernelSessionName(uid, 'ram')]: { 7: 'kept by systemd' } });
+    // The manager retrieved it after the kexec, before the broker started.
+    using lu = LiveUpdate.openSync('/dev/liveupdate', { binding: device.binding });
+    const session = lu.retrieveSessionSync(kernelSessionName(uid, 'ram'));
+    const { store, kept } = recordingStore();
+    const { connect } = startBroker({ handedOver: [session], store }, {}, device);
+    using got = await connect().retrieveSession('ram');
+    using fd = got.retrieveSync(7);
+    expect(fs.readFileSync(`/proc/self/fd/${fd.fd}`, 'utf8')).toBe('kept by systemd');
+    // (the device could not have given it again: a retrieve is once only)
+    expect(kept.size).toBe(0); // handed out for good: not kept any more
+  });
+
+  test('a full store refuses new sessions up front (ENOSPC), naming FileDescriptorStoreMax', async () => {
+    const { store } = recordingStore(3);
+    const { connect } = startBroker({ store });
+    const client = connect();
+    (await client.createSession('a')).close();
+    (await client.createSession('b')).close();
+    await expect(client.createSession('c')).rejects.toMatchObject({ code: 'ENOSPC', message: expect.stringMatching(/FileDescriptorStoreMax=3/) });
+  });
+
+  test('a socket made by the service manager is served, and left in place when the broker stops', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'luod-activated-'));
+    const socketPath = path.join(dir, 'broker.sock');
+    const listening = defaultBinding().unix.listen(socketPath, 16); // what systemd's ListenSequentialPacket= makes
+    const { broker } = startBroker({ listenFd: new OwnedFd(listening), socketPath });
+    const client = LiveUpdateClient.connect(socketPath);
+    expect(await client.listSessions()).toEqual([]);
+    client.close();
+    broker.close();
+    expect(fs.statSync(socketPath).isSocket()).toBe(true);
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  test('only a SOCK_SEQPACKET socket is taken as the listening socket', () => {
+    using m = Memfd.createSync('not a socket');
+    expect(() => FdServer.fromListening(m.fd)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
   });
 });
 
