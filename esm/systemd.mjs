@@ -19,4 +19,5 @@ export const {
   notifyBarrier,
   DEFAULT_BARRIER_TIMEOUT_MS,
   luoSessionName,
+  renewLuoSession,
 } = cjs;

@@ -11,3 +11,4 @@ export { notify, notifySync, NOTIFY_MAX_FDS, type NotifyState, type NotifyOption
 export { storeFds, storeFdsSync, removeStoredFds, removeStoredFdsSync, validateFdName, FDNAME_MAX, type StoreFdsOptions } from './fd-store';
 export { notifyBarrier, DEFAULT_BARRIER_TIMEOUT_MS, type NotifyBarrierOptions } from './barrier';
 export { luoSessionName } from './luo-session-name';
+export { renewLuoSession, type RenewLuoSessionOptions } from './renew-session';

@@ -32,10 +32,10 @@ describe('before the live update', () => {
     expect(step(1, 'a client killed before the kexec').sessions).toEqual([expect.objectContaining({ uid: 1000, name: 'doomed', state: 'outgoing' })]);
   });
 
-  test('malformed and oversized messages get an error reply and the broker keeps serving', () => {
+  test('malformed and oversized messages get an error reply (answering the request once it has an id) and the broker keeps serving', () => {
     const s = step(1, 'malformed messages');
     expect(s.notJson).toMatchObject({ ok: false, error: { code: 'EPROTO' } });
-    expect(s.badOp).toMatchObject({ id: null, ok: false, error: { code: 'EPROTO', message: 'unknown op "steal"' } });
+    expect(s.badOp).toMatchObject({ id: 1, ok: false, error: { code: 'EPROTO', message: 'unknown op "steal"' } });
     expect(s.oversized).toMatchObject({ ok: false, error: { code: 'EMSGSIZE' } });
     expect(s.tooLongName).toMatchObject({ ok: false, error: { code: 'EINVAL' } });
     expect(s.stillServing).toMatchObject({ id: 3, ok: true });
