@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { defaultBinding } from '../../lib/binding';
 import { FdSocket, LiveUpdate, Memfd, OwnedFd, Session, createKexec } from '../../lib/index';
 import { fakeBinding } from './fake-binding';
@@ -114,7 +114,12 @@ const anyOptions = fc.oneof(
 
 // --- the checks ------------------------------------------------------------
 
-const counter = new CallCount('arguments over the public API');
+/** One count per property (test), printed after it. */
+let counter = new CallCount('arguments');
+beforeEach((context) => {
+  counter = new CallCount(`arguments: ${context.task.name}`);
+});
+afterEach(() => counter.report(seed));
 const canary = new Canary();
 let baseline: Map<number, string>;
 let fileHandle: fs.promises.FileHandle;
@@ -125,9 +130,9 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   crashes.stop();
+  expectFdTable(baseline, 'after all runs');
   await fileHandle.close();
   canary.close();
-  counter.report(seed);
 });
 const params = (numRuns: number) => fuzzParameters(numRuns);
 const seed = params(1).seed;
@@ -170,17 +175,19 @@ async function outcomeAsync<T>(calls: unknown[], verdict: Verdict | undefined, f
   }
 }
 
-function afterRun(): void {
+function afterRun(before: Map<number, string>): void {
   for (const o of madeOwned.splice(0)) o.close();
-  expectFdTable(baseline, 'after a call');
+  expectFdTable(before, 'after a call');
   canary.check('after a call');
   crashes.check('after a call');
 }
 
 const checked = <A extends unknown[]>(arbs: { [K in keyof A]: fc.Arbitrary<A[K]> }, body: (...args: A) => void | Promise<void>) =>
   fc.asyncProperty(...(arbs as unknown as [fc.Arbitrary<unknown>]), async (...args: unknown[]) => {
+    // Compared per run, so a leak fails its own run and shrinking stays honest.
+    const before = fdTable();
     await body(...(args as A));
-    afterRun();
+    afterRun(before);
   });
 
 const RUNS = 500;

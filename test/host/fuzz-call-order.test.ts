@@ -318,6 +318,7 @@ test('any sequence of calls: modelled outcomes or documented codes, no number cl
   try {
     await fc.assert(
       fc.asyncProperty(fc.array(action, { minLength: 5, maxLength: 60, size: 'max' }), async (actions) => {
+        const before = fdTable();
         const device = ledgerDevice(HANDED_OVER);
         const world = new World(device);
         try {
@@ -331,7 +332,7 @@ test('any sequence of calls: modelled outcomes or documented codes, no number cl
         if (device.violations.length) throw new Error(`fd misuse: ${device.violations.join('; ')}`);
         const left = device.open();
         if (left.length) throw new Error(`left open after closing everything: ${left.join(', ')}`);
-        expectFdTable(baseline, 'after a sequence');
+        expectFdTable(before, 'after a sequence');
         canary.check('after a sequence');
         crashes.check('during a sequence');
       }),
@@ -341,5 +342,6 @@ test('any sequence of calls: modelled outcomes or documented codes, no number cl
     crashes.stop();
     counter.report(params.seed, `${sequences} sequences`);
   }
+  expectFdTable(baseline, 'after all runs');
   expect(counter.n).toBeGreaterThan(0);
 }, 120_000);

@@ -129,12 +129,13 @@ export function watchForCrashes() {
 /**
  * fast-check's parameters: a seed from FUZZ_SEED to replay a failure (the
  * failure message prints the seed and the shrunk path), else a fresh one,
- * printed with the summary so a passing run can be replayed too.
+ * printed with the summary so a passing run can be replayed too. FUZZ_RUNS
+ * scales the number of runs; FUZZ_NO_SHRINK reports the first failure as is.
  */
 export function fuzzParameters(numRuns: number): fc.Parameters<unknown> & { seed: number } {
   const seed = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : (Date.now() ^ (Math.random() * 0x7fffffff)) | 0;
   const runs = process.env.FUZZ_RUNS !== undefined ? Math.max(1, Math.round(numRuns * Number(process.env.FUZZ_RUNS))) : numRuns;
-  return { seed, numRuns: runs, verbose: 0 };
+  return { seed, numRuns: runs, verbose: 0, endOnFailure: process.env.FUZZ_NO_SHRINK !== undefined };
 }
 
 /** Counts calls into the library per property; printed as one summary line each. */
