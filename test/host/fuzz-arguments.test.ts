@@ -134,8 +134,9 @@ afterAll(async () => {
   await fileHandle.close();
   canary.close();
 });
-const params = (numRuns: number) => fuzzParameters(numRuns);
-const seed = params(1).seed;
+// One seed for the file, printed with every summary line (and in a failure's message).
+const seed = fuzzParameters(1).seed;
+const params = (numRuns: number) => ({ ...fuzzParameters(numRuns), seed });
 
 /**
  * Runs one call; checks it against the verdict (when given), that argument
