@@ -4,7 +4,7 @@ import { defaultBinding } from './binding';
 import { callAsync, callSync, invalidArgType, invalidArgValue, outOfRange } from './errors';
 import { OwnedFd, type OwnedFdOptions, adoptFd, adoptableFd } from './owned-fd';
 import type { FdLike } from './validate';
-import { validateString } from './validate';
+import { validateOptions, validateString } from './validate';
 
 /** A memfd seal, named after its F_SEAL_* flag. */
 export type SealName = 'seal' | 'shrink' | 'grow' | 'write' | 'future-write' | 'exec';
@@ -55,7 +55,7 @@ export class Memfd extends OwnedFd {
    */
   static from(file: FdLike, options: OwnedFdOptions = {}): Memfd {
     const fd = adoptableFd(file);
-    const binding = options.binding ?? (file instanceof OwnedFd ? (file as Memfd).binding : defaultBinding());
+    const binding = validateOptions(options).binding ?? (file instanceof OwnedFd ? (file as Memfd).binding : defaultBinding());
     if (!isMemfd(fd, binding)) throw invalidArgValue('file', file, `is not a memfd (fd ${fd})`);
     adoptFd(file as number | OwnedFd);
     return new Memfd(fd, { binding }, { label: `memfd ${fd}` });

@@ -1,6 +1,6 @@
 import { type Binding, defaultBinding } from './binding';
 import { type ErrorContext, type Operation, callSync, closedError, invalidArgType, invalidState } from './errors';
-import { validateFd } from './validate';
+import { validateFd, validateOptions } from './validate';
 
 /** Options shared by every fd-owning object. */
 export interface OwnedFdOptions {
@@ -63,8 +63,8 @@ export class OwnedFd implements Disposable {
    * @param fd an open file descriptor the caller gives up
    */
   constructor(fd: number, options: OwnedFdOptions = {}, identity: FdIdentity = {}) {
-    this.#fd = fd;
-    this.binding = options.binding ?? defaultBinding();
+    this.#fd = validateFd(fd);
+    this.binding = validateOptions(options).binding ?? defaultBinding();
     this.#identity = { label: `fd ${fd}`, closedCode: 'ERR_CLOSED', ...identity };
     unclosed.register(this, { label: this.#identity.label, fd, createdAt: callerStack() }, this);
   }

@@ -1,8 +1,8 @@
 import type { IoctlArgs, IoctlOperation } from '../types/binding';
 import { type Binding, defaultBinding } from './binding';
-import { type ErrorContext, callAsync, callSync, fromNative, invalidState } from './errors';
+import { type ErrorContext, callAsync, callSync, fromNative, invalidArgType, invalidArgValue, invalidState } from './errors';
 import { type Adoptable, OwnedFd, type OwnedFdOptions, adoptFd, adoptableFd, duplicateFd } from './owned-fd';
-import { type FdLike, type Token, fdOf, validateToken } from './validate';
+import { type FdLike, type Token, fdOf, validateOptions, validateToken } from './validate';
 
 /** `outgoing`: created in this kernel, to be kept. `incoming`: retrieved after a live update. */
 export type SessionDirection = 'outgoing' | 'incoming';
@@ -58,7 +58,13 @@ export class Session extends OwnedFd {
    */
   constructor(file: FdLike, options: SessionOptions & Partial<KnownSession> = {}) {
     const fd = adoptableFd(file);
-    const facts = options[known] ?? probeSession(fd, options.binding ?? defaultBinding(), options.direction);
+    validateOptions(options);
+    const { direction } = options;
+    if (direction !== undefined && typeof direction !== 'string') throw invalidArgType('options.direction', "'incoming' or 'outgoing'", direction);
+    if (direction !== undefined && direction !== 'incoming' && direction !== 'outgoing') {
+      throw invalidArgValue('options.direction', direction, "must be 'incoming' or 'outgoing'");
+    }
+    const facts = options[known] ?? probeSession(fd, options.binding ?? defaultBinding(), direction);
     super(adoptFd(file as Adoptable), options, {
       label: `session ${JSON.stringify(facts.name)}`,
       closedCode: 'ERR_SESSION_CLOSED',

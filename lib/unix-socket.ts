@@ -7,7 +7,7 @@ import * as nodePath from 'node:path';
 import { type Binding, defaultBinding } from './binding';
 import { callSync, closedError, invalidArgType, invalidArgValue, invalidState, outOfRange } from './errors';
 import { OwnedFd, type OwnedFdOptions, adoptFd, adoptableFd, duplicateFd } from './owned-fd';
-import { type FdLike, fdOf, validateString } from './validate';
+import { type FdLike, fdOf, validateOptions, validateString } from './validate';
 
 /** One message: a payload and the fds that came with it, now owned by the receiver. */
 export interface FdMessage {
@@ -102,7 +102,7 @@ export class FdSocket extends EventEmitter implements Disposable {
   constructor(file: FdLike, options: FdSocketOptions = {}) {
     super();
     const fd = adoptableFd(file);
-    this.#binding = options.binding ?? defaultBinding();
+    this.#binding = validateOptions(options).binding ?? defaultBinding();
     this.#unix = this.#binding.unix;
     const kind = callSync('SO_PEERCRED', { fd }, () => this.#unix.socketType(fd));
     if (!kind) throw invalidArgValue('file', file, `is not a UNIX stream or seqpacket socket (fd ${fd})`);
@@ -118,7 +118,7 @@ export class FdSocket extends EventEmitter implements Disposable {
 
   /** Two connected sockets, e.g. one for a child process (pass `pair[1].fd` in its stdio). */
   static pair(options: FdSocketOptions = {}): [FdSocket, FdSocket] {
-    validateMaxPayload(options);
+    validateMaxPayload(validateOptions(options));
     const unix = (options.binding ?? defaultBinding()).unix;
     const [a, b] = callSync('SOCKETPAIR', {}, () => unix.socketPair());
     return [new FdSocket(a, options), new FdSocket(b, options)];
@@ -136,6 +136,7 @@ export class FdSocket extends EventEmitter implements Disposable {
     if (!(socket instanceof net.Socket) || typeof fd !== 'number' || fd < 0) {
       throw invalidArgType('socket', 'a connected net.Socket on a UNIX socket', socket);
     }
+    validateOptions(options);
     if (socket.readableLength > 0 || socket.bytesRead > 0) {
       throw invalidState('hand a net.Socket over before reading from it: what it already read would be lost', { code: 'ERR_INVALID_STATE' });
     }
@@ -156,7 +157,7 @@ export class FdSocket extends EventEmitter implements Disposable {
   /** Connects to an {@link FdServer} (or any SOCK_SEQPACKET listener) at `path`. */
   static connect(path: string, options: FdSocketOptions = {}): FdSocket {
     validateString(path, 'path');
-    const unix = (options.binding ?? defaultBinding()).unix;
+    const unix = (validateOptions(options).binding ?? defaultBinding()).unix;
     return new FdSocket(callSync('CONNECT', { path }, () => unix.connect(path)), options);
   }
 
@@ -465,7 +466,7 @@ export class FdServer extends EventEmitter implements Disposable {
    */
   static listen(path: string, options: FdServerOptions = {}): FdServer {
     validateString(path, 'path');
-    const binding = options.binding ?? defaultBinding();
+    const binding = validateOptions(options).binding ?? defaultBinding();
     const dir = nodePath.dirname(nodePath.resolve(path));
     const st = fs.statSync(dir);
     if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0 /* no sticky bit */) {
@@ -517,6 +518,7 @@ export class FdServer extends EventEmitter implements Disposable {
    * closed. Connections then arrive as framed stream FdSockets.
    */
   static from(server: net.Server, options: FdServerOptions = {}): FdServer {
+    validateOptions(options);
     for (const key of ['mode', 'uid', 'gid'] as const) {
       if (options[key] !== undefined) {
         throw invalidArgValue(`options.${key}`, options[key], 'cannot apply to a socket that is already listening: set it on the net.Server before listen()');

@@ -52,6 +52,13 @@ export function fdOf(file: unknown, argName = 'file'): number {
   throw invalidArgType(argName, 'a file descriptor number or an object with an fd property', file);
 }
 
+/** An options argument: undefined (the defaults) or an object; anything else is ERR_INVALID_ARG_TYPE. */
+export function validateOptions<T extends object>(options: T | undefined, argName = 'options'): T {
+  if (options === undefined) return {} as T;
+  if (typeof options !== 'object' || options === null) throw invalidArgType(argName, 'of type object', options);
+  return options;
+}
+
 export function validateString(value: unknown, argName: string): string {
   if (typeof value !== 'string') throw invalidArgType(argName, 'of type string', value);
   if (value.includes('\0')) throw invalidArgValue(argName, value, 'must not contain NUL bytes');

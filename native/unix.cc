@@ -226,7 +226,8 @@ std::unique_ptr<Call> MakeSendDatagram(const Napi::CallbackInfo& info) {
 // recvmsg() returns 0 both for a zero-length SEQPACKET message and at the
 // end of the connection. SO_PASSCRED tells them apart: with it, every
 // message (even one queued before it was set) comes with SCM_CREDENTIALS,
-// and the end of the connection with nothing.
+// and the end of the connection with nothing. (Not on a stream: there the
+// end comes with credentials too, and 0 bytes can only be the end.)
 Napi::Value Receive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = FdArg(info, 0, "fd");
@@ -285,7 +286,10 @@ Napi::Value Receive(const Napi::CallbackInfo& info) {
     Napi::Array list = Napi::Array::New(env, fds.size());
     for (size_t i = 0; i < fds.size(); i++) list.Set(static_cast<uint32_t>(i), fds[i]);
     out.Set("fds", list);
-    out.Set("eof", Napi::Boolean::New(env, n == 0 && fds.empty() && !message && !ctrunc));
+    // A stream carries no empty messages, and its recvmsg() brings
+    // SCM_CREDENTIALS with SO_PASSCRED even at the end: 0 bytes is the end.
+    bool end = n == 0 && fds.empty() && !ctrunc && (type == SOCK_STREAM || !message);
+    out.Set("eof", Napi::Boolean::New(env, end));
     out.Set("truncated", Napi::Boolean::New(env, ctrunc || (msg.msg_flags & MSG_TRUNC) != 0));
     out.Set("fdsTruncated", Napi::Boolean::New(env, ctrunc));
     return out;

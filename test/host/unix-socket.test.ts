@@ -359,6 +359,20 @@ describe('sockets taken over from net', () => {
     expect(openFds()).toBe(before);
   }, 20_000);
 
+  // Found by fuzzing stream frames (test/host/fuzz-stream-frames.test.ts):
+  // with SO_PASSCRED set, the kernel attaches SCM_CREDENTIALS to every
+  // recvmsg() on a stream socket, the one that finds the end included, so
+  // the end read as a zero-length message and FdSocket read it again and
+  // again, blocking the event loop for good.
+  test('the end of a stream is the end, not an empty message', async () => {
+    const { client, accepted } = await netPair();
+    const peer = await accepted;
+    client.close();
+    // Through the addon first: before the fix, FdSocket spun on this forever.
+    expect(defaultBinding().unix.receive(peer.fd, 64 * 1024)).toMatchObject({ eof: true, payload: Buffer.alloc(0), fds: [] });
+    await expect(peer.receive()).rejects.toMatchObject({ code: 'ERR_SOCKET_CLOSED' });
+  });
+
   test('only a net.Socket that has read nothing yet can be taken over', async () => {
     expect(() => FdSocket.from({} as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'liveupdate-net-'));

@@ -1,6 +1,6 @@
 // Bad input is refused with Node's error codes before any system call.
 import { afterEach, describe, expect, test } from 'vitest';
-import { LiveUpdate, Memfd, OwnedFd, Session } from '../../lib/index';
+import { FdSocket, LiveUpdate, Memfd, OwnedFd, Session } from '../../lib/index';
 import { fakeBinding } from './fake-binding';
 
 // Everything a test opens is closed after it, so no unclosed-object warnings.
@@ -160,4 +160,47 @@ describe('memfd options', () => {
 
 test('a Session cannot be made from a non-fd', () => {
   expect(() => new Session('3' as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+});
+
+// Found by the argument fuzzing (test/host/fuzz-arguments.test.ts): these
+// entry points took anything as options, and OwnedFd took any fd. A null
+// crashed with a TypeError without a code; a non-object options made
+// new Session() fall back to the real addon and probe a number it was never
+// meant to touch; an OwnedFd of -1 or NaN failed only later, in close().
+describe('options that are not objects, and fds that are not fds', () => {
+  test.each([
+    ['null', null],
+    ['a number', 5],
+    ['a string', ''],
+  ])('%s as options is refused before any system call', (_, options) => {
+    const fake = fakeBinding();
+    const owned = track(new OwnedFd(42, { binding: fake.binding }));
+    const refused = expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE', message: expect.stringMatching(/"options" argument must be of type object/) });
+    expect(() => new OwnedFd(43, options as never)).toThrow(refused);
+    expect(() => new Session(owned, options as never)).toThrow(refused);
+    expect(() => Memfd.from(owned, options as never)).toThrow(refused);
+    expect(() => FdSocket.pair(options as never)).toThrow(refused);
+    expect(() => new FdSocket(owned, options as never)).toThrow(refused);
+    expect(fake.calls).toEqual([]);
+    expect(owned.closed).toBe(false);
+  });
+
+  test('a session direction other than incoming or outgoing is refused', () => {
+    const fake = fakeBinding();
+    expect(() => new Session(42, { binding: fake.binding, direction: 'sideways' as never })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringMatching(/options.direction/) }),
+    );
+    expect(fake.calls).toEqual([]);
+  });
+
+  test.each([
+    ['-1', -1, 'ERR_OUT_OF_RANGE'],
+    ['NaN', NaN, 'ERR_OUT_OF_RANGE'],
+    ['1.5', 1.5, 'ERR_OUT_OF_RANGE'],
+    ['2^31', 2 ** 31, 'ERR_OUT_OF_RANGE'],
+    ['a string', '3', 'ERR_INVALID_ARG_TYPE'],
+  ])('new OwnedFd(%s) is refused', (_, fd, code) => {
+    const fake = fakeBinding();
+    expect(() => new OwnedFd(fd as never, { binding: fake.binding })).toThrow(expect.objectContaining({ code }));
+  });
 });
