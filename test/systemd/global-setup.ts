@@ -42,6 +42,9 @@ export default async function setup(project: TestProject): Promise<void> {
   const rootfs = await ensureRootfs({ report });
   const rootfsMs = Date.now() - rootfsStarted;
 
+  // Live updates before power-off: 1 for the tests; more to see what systemd
+  // does on later ones (the tests hold for any number, boot 2 is checked).
+  const kexecs = Number(process.env.LIVEUPDATE_SYSTEMD_KEXECS ?? 1);
   const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'liveupdate-systemd-'));
   const consoleLog = path.join(outDir, 'console.log');
   const log = fs.createWriteStream(consoleLog);
@@ -54,7 +57,7 @@ export default async function setup(project: TestProject): Promise<void> {
     workDir: path.join(cacheRoot(), 'vm'),
     files: {
       ...installUnits(path.join(__dirname, 'units')),
-      '/etc/liveupdate-vm.env': { content: `LIVEUPDATE_VM_KERNEL=${onHost(kernel.bzImage)}\n` },
+      '/etc/liveupdate-vm.env': { content: `LIVEUPDATE_VM_KERNEL=${onHost(kernel.bzImage)}\nLIVEUPDATE_VM_KEXECS=${kexecs}\n` },
       // The units run this checkout's programs from a fixed place.
       '/opt/liveupdate': { symlink: onHost(root) },
     },
