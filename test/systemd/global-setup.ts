@@ -62,7 +62,8 @@ export default async function setup(project: TestProject): Promise<void> {
       '/opt/liveupdate': { symlink: onHost(root) },
     },
     onConsole: (line, ms) => {
-      log.write(`${line}\n`);
+      // Host seconds first: the guest's own clock says little under emulation and across kexec.
+      log.write(`${(ms / 1000).toFixed(1).padStart(6)} ${line}\n`);
       const at = line.indexOf(MARK);
       if (at < 0) return;
       // Journal forwarding prefixes the line; the first sighting counts.

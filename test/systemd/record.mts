@@ -26,6 +26,8 @@ export interface VmmRecord {
   expectedSha256?: string;
   /** Boot 2: LIVEUPDATE_SESSION_FINISH returned. */
   finished?: boolean;
+  /** Milliseconds since the process started at each step (`loaded`: node and the module graph are up). */
+  times?: Record<string, number>;
 }
 
 /** live-update.service, once per boot. */

@@ -104,7 +104,8 @@ describe('boot 2, after `systemctl kexec`', () => {
         `root filesystem ${s(run.rootfsMs)} (look-up, and build unless cached) + disk image ${s(run.imageMs)}; ` +
         `VM start -> vmm ready ${s(marks['vmm ready']!)}; ` +
         `systemctl kexec -> vmm back with its data ${s(marks['vmm back with its data']! - marks['systemctl kexec']!)}; ` +
-        `whole run ${s(run.wallMs)}`,
+        `whole run ${s(run.wallMs)}; ` +
+        `vmm.service steps in ms since its start: boot 1 ${JSON.stringify(vmm(1).times)}, boot 2 ${JSON.stringify(vmm(2).times)}`,
     );
   });
 });
