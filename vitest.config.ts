@@ -18,6 +18,16 @@ export default defineConfig({
           globalSetup: ['test/vm/global-setup.ts'],
         },
       },
+      {
+        extends: true,
+        // systemd as PID 1 on the LUO kernel: its own project and global
+        // setup, so it can run alone (`vitest run --project systemd`).
+        test: {
+          name: 'systemd',
+          include: ['test/systemd/**/*.test.ts'],
+          globalSetup: ['test/systemd/global-setup.ts'],
+        },
+      },
     ],
   },
 });

@@ -13,6 +13,9 @@ export const HOST_PACKAGES: ReadonlyArray<{ pkg: string; present: () => boolean 
   { pkg: 'xz-utils', present: () => onPath('xz') },
   { pkg: 'libelf-dev', present: () => fs.existsSync('/usr/include/libelf.h') },
   { pkg: 'libssl-dev', present: () => fs.existsSync('/usr/include/openssl/ssl.h') },
+  // The systemd VM: its Debian sid root filesystem, and the per-run ext4 image of it.
+  { pkg: 'mmdebstrap', present: () => onPath('mmdebstrap') },
+  { pkg: 'e2fsprogs', present: () => onPath('mke2fs') || fs.existsSync('/usr/sbin/mke2fs') },
 ];
 
 function onPath(cmd: string): boolean {

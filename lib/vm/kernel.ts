@@ -4,6 +4,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { debianMirror } from './apt-mirror';
+import { lock } from './cache-lock';
+import { PrivateApt } from './private-apt';
 import { type Reporter, duration } from './progress';
 
 const execFile = promisify(execFileCb);
@@ -40,7 +43,9 @@ CONFIG_9P_FS=y
 CONFIG_MODULES=n
 `;
 
-const REQUIRED = ['CONFIG_LIVEUPDATE', 'CONFIG_KEXEC_HANDOVER', 'CONFIG_KEXEC_FILE', 'CONFIG_MEMFD_CREATE', 'CONFIG_9P_FS', 'CONFIG_NET_9P_VIRTIO', 'CONFIG_VIRTIO_PCI'];
+// x86_64_defconfig brings virtio-blk and ext4 for the systemd VM's root disk;
+// checked here so a defconfig that drops them fails loudly.
+const REQUIRED = ['CONFIG_LIVEUPDATE', 'CONFIG_KEXEC_HANDOVER', 'CONFIG_KEXEC_FILE', 'CONFIG_MEMFD_CREATE', 'CONFIG_9P_FS', 'CONFIG_NET_9P_VIRTIO', 'CONFIG_VIRTIO_PCI', 'CONFIG_VIRTIO_BLK', 'CONFIG_EXT4_FS'];
 const SELFTEST_FRAGMENTS = ['tools/testing/selftests/liveupdate/config', 'tools/testing/selftests/liveupdate/config.x86_64'];
 // Bump when the way the kernel is built changes, so caches are rebuilt.
 const RECIPE = 1;
@@ -75,7 +80,7 @@ export async function ensureKernel(options: KernelOptions): Promise<BuiltKernel>
     return { bzImage: process.env.LIVEUPDATE_KERNEL, version: 'LIVEUPDATE_KERNEL' };
   }
   const cache = options.cacheDir ?? cacheRoot();
-  const release = await lock(path.join(cache, 'kernel.lock'), report);
+  const release = await lock(path.join(cache, 'kernel.lock'), 'the kernel', report);
   try {
     return await findOrBuild(cache, options);
   } finally {
@@ -85,13 +90,15 @@ export async function ensureKernel(options: KernelOptions): Promise<BuiltKernel>
 
 async function findOrBuild(cache: string, options: KernelOptions): Promise<BuiltKernel> {
   const { report } = options;
-  const apt = new PrivateApt(path.join(cache, 'apt'));
   const recipe = createHash('sha256').update(`${RECIPE}\n${CONFIG_FRAGMENT}`).digest('hex').slice(0, 12);
 
+  let apt: PrivateApt;
   let pkg: { name: string; version: string };
   try {
-    report('looking up the newest linux-source-7.x in Debian\n');
-    pkg = await apt.newestKernelSource();
+    const mirror = debianMirror();
+    report(`looking up the newest linux-source-7.x in Debian (${mirror})\n`);
+    apt = new PrivateApt(path.join(cache, 'apt'), SUITES.map((s) => `deb ${mirror} ${s} main`));
+    pkg = await newestKernelSource(apt);
   } catch (err) {
     const cached = newestCached(cache, recipe);
     if (!cached) throw err;
@@ -145,79 +152,14 @@ async function build(sourceDir: string, version: string, outDir: string, bzImage
 // Written once the source tree is fully unpacked; a tree without it is redone.
 const UNPACKED = '.liveupdate-unpacked';
 
-/**
- * One kernel build at a time per cache (concurrent test runs share it). A
- * lock left by a process that no longer exists is taken over.
- */
-async function lock(file: string, report: Reporter): Promise<() => void> {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  for (let waited = 0; ; waited++) {
-    try {
-      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
-      return () => fs.rmSync(file, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const holder = Number(fs.readFileSync(file, 'utf8'));
-    if (!alive(holder)) {
-      fs.rmSync(file, { force: true });
-      continue;
-    }
-    if (waited === 0) report(`waiting for process ${holder}, which is building the kernel in this cache\n`);
-    await new Promise((r) => setTimeout(r, 2000));
-  }
-}
-
-function alive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** apt-get with its own sources, lists and archive directory: the system's apt setup is never touched. */
-class PrivateApt {
-  constructor(private readonly dir: string) {}
-
-  #options(): string[] {
-    return [
-      '-o', `Dir::Etc::sourcelist=${path.join(this.dir, 'sources.list')}`,
-      '-o', 'Dir::Etc::sourceparts=/dev/null',
-      '-o', `Dir::State::Lists=${path.join(this.dir, 'lists')}`,
-      '-o', `Dir::Cache=${path.join(this.dir, 'cache')}`,
-      '-o', 'APT::Sandbox::User=root',
-    ];
-  }
-
-  async newestKernelSource(): Promise<{ name: string; version: string }> {
-    fs.mkdirSync(path.join(this.dir, 'lists', 'partial'), { recursive: true });
-    fs.mkdirSync(path.join(this.dir, 'cache', 'archives', 'partial'), { recursive: true });
-    const sources = SUITES.map((s) => `deb http://deb.debian.org/debian ${s} main`).join('\n');
-    fs.writeFileSync(path.join(this.dir, 'sources.list'), `${sources}\n`);
-    await execFile('apt-get', [...this.#options(), '-qq', 'update'], { maxBuffer: 1 << 24 });
-    const { stdout } = await execFile('apt-cache', [...this.#options(), 'search', '--names-only', '^linux-source-7\\.[0-9]+$'], { maxBuffer: 1 << 24 });
-    const names = stdout.split('\n').map((l) => l.split(' ')[0]!).filter((n) => /^linux-source-7\.\d+$/.test(n));
-    if (names.length === 0) throw new Error(`no linux-source-7.x package in Debian ${SUITES.join(', ')}`);
-    const minor = (n: string) => Number(n.split('.')[1]);
-    const name = names.sort((a, b) => minor(b) - minor(a))[0]!;
-    const { stdout: policy } = await execFile('apt-cache', [...this.#options(), 'policy', name]);
-    const version = /Candidate:\s*(\S+)/.exec(policy)?.[1];
-    if (!version || version === '(none)') throw new Error(`apt has no candidate version of ${name}`);
-    return { name, version };
-  }
-
-  async download(name: string, version: string): Promise<string> {
-    const archives = path.join(this.dir, 'cache', 'archives');
-    await execFile('apt-get', [...this.#options(), '-qq', 'download', `${name}=${version}`], { cwd: archives, maxBuffer: 1 << 24 });
-    // apt names the file NAME_VERSION_ARCH.deb, with ':' in VERSION as %3a.
-    const prefix = `${name}_${version.replace(/:/g, '%3a')}_`;
-    const deb = fs.readdirSync(archives).find((f) => f.startsWith(prefix) && f.endsWith('.deb'));
-    if (!deb) throw new Error(`apt-get download ${name}=${version} left no ${prefix}*.deb in ${archives}`);
-    return path.join(archives, deb);
-  }
+/** The newest `linux-source-7.N` in {@link SUITES} of the machine's Debian mirror. */
+async function newestKernelSource(apt: PrivateApt): Promise<{ name: string; version: string }> {
+  await apt.update();
+  const names = (await apt.search('^linux-source-7\\.[0-9]+$')).filter((n) => /^linux-source-7\.\d+$/.test(n));
+  if (names.length === 0) throw new Error(`no linux-source-7.x package in Debian ${SUITES.join(', ')}`);
+  const minor = (n: string) => Number(n.split('.')[1]);
+  const name = names.sort((a, b) => minor(b) - minor(a))[0]!;
+  return { name, version: await apt.candidate(name) };
 }
 
 // Unpacks the package's linux-source-7.N.tar.xz so that its top directory

@@ -62,6 +62,14 @@ export function runVm(options: VmRunOptions): Promise<VmRunResult> {
       `init=${init}`, 'liveupdate=on', 'kho=on', 'panic=-1', 'loglevel=4', `${STAGE_PARAM}=1`,
     ].join(' '),
   ];
+  return runQemu(args, options);
+}
+
+/**
+ * Runs qemu-system-x86_64 with `args` until it exits, or kills it after
+ * `timeoutMs` (15 minutes by default), collecting the serial console.
+ */
+export function runQemu(args: string[], options: { timeoutMs?: number; onConsole?: (line: string) => void }): Promise<VmRunResult> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -93,11 +101,11 @@ export function runVm(options: VmRunOptions): Promise<VmRunResult> {
   });
 }
 
-// QEMU option values escape ',' by doubling it.
-const qemuOpt = (value: string) => value.replace(/,/g, ',,');
+/** A value for a QEMU option: ',' is escaped by doubling it. */
+export const qemuOpt = (value: string) => value.replace(/,/g, ',,');
 
 /** KVM when the host offers it, else TCG software emulation (the CI machines). */
-function kvmUsable(): boolean {
+export function kvmUsable(): boolean {
   if (!/\b(vmx|svm)\b/.test(fs.readFileSync('/proc/cpuinfo', 'utf8'))) return false;
   try {
     fs.accessSync('/dev/kvm', fs.constants.R_OK | fs.constants.W_OK);
