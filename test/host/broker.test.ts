@@ -8,27 +8,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { type BrokerOptions, FdServer, FdSocket, type Kexec, LiveUpdate, LiveUpdateBroker, LiveUpdateClient, Memfd, OwnedFd, type Session, kernelSessionName } from '../../lib/index';
+import { type BrokerOptions, FdServer, FdSocket, LiveUpdate, LiveUpdateBroker, LiveUpdateClient, Memfd, OwnedFd, type Session, kernelSessionName } from '../../lib/index';
 import { defaultBinding } from '../../lib/binding';
 import type { SessionStore } from '../../lib/broker/daemon';
-import { standInDevice } from './stand-in-device';
+import { noReboot, standInDevice } from './stand-in-device';
 
 const openFds = () => fs.readdirSync('/proc/self/fd').length;
 const cleanup: Array<() => void> = [];
 afterEach(() => cleanup.splice(0).reverse().forEach((c) => c()));
-
-const noReboot: Kexec = {
-  load: async () => {},
-  loadSync: () => {},
-  unload: async () => {},
-  unloadSync: () => {},
-  rebootSync: () => {
-    throw new Error('no reboot on the host');
-  },
-  reboot: async () => {
-    throw new Error('no reboot on the host');
-  },
-};
 
 function startBroker(options: Partial<BrokerOptions> = {}, incoming: Record<string, Record<string, string>> = {}, device = standInDevice(incoming)) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'luod-'));

@@ -8,10 +8,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { FdSocket, type Kexec, LiveUpdate, LiveUpdateBroker, LiveUpdateClient, Memfd } from '../../lib/index';
+import { FdSocket, LiveUpdate, LiveUpdateBroker, LiveUpdateClient, Memfd } from '../../lib/index';
 import type { Binding } from '../../types/binding';
 import { fakeBinding, nativeError } from './fake-binding';
-import { standInDevice } from './stand-in-device';
+import { noReboot, standInDevice } from './stand-in-device';
 
 const dist = path.resolve(__dirname, '../../dist/index.js');
 const cleanup: Array<() => void> = [];
@@ -133,19 +133,6 @@ describe('a hugetlb memfd', () => {
 });
 
 describe('a broker that goes away right after its barrier', () => {
-  const noReboot: Kexec = {
-    load: async () => {},
-    loadSync: () => {},
-    unload: async () => {},
-    unloadSync: () => {},
-    rebootSync: () => {
-      throw new Error('no reboot on the host');
-    },
-    reboot: async () => {
-      throw new Error('no reboot on the host');
-    },
-  };
-
   test('a new broker takes over the socket; a client is told its connection ended; adopt refuses an fd that is not a LUO session', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'luod-restart-'));
     cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -12,25 +12,12 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { defaultBinding } from '../../lib/binding';
 import { MAX_MESSAGE } from '../../lib/broker/index';
-import { FdSocket, type Kexec, LiveUpdateBroker, LiveUpdateClient, Memfd } from '../../lib/index';
-import { standInDevice } from './stand-in-device';
+import { FdSocket, LiveUpdateBroker, LiveUpdateClient, Memfd } from '../../lib/index';
+import { noReboot, standInDevice } from './stand-in-device';
 import { CallCount, Canary, expectFdTable, fdTable, fuzzParameters, watchForCrashes } from './fuzz-support';
 
 /** Every code a broker refusal may carry: its own (protocol.ts, daemon.ts) and the device's errnos. */
 const BROKER_CODES = new Set(['EPROTO', 'EINVAL', 'ENOENT', 'EEXIST', 'EDQUOT', 'EBUSY', 'EPERM', 'EMSGSIZE', 'ENOTTY', 'EBADF']);
-
-const noReboot: Kexec = {
-  load: async () => {},
-  loadSync: () => {},
-  unload: async () => {},
-  unloadSync: () => {},
-  rebootSync: () => {
-    throw new Error('no reboot on the host');
-  },
-  reboot: async () => {
-    throw new Error('no reboot on the host');
-  },
-};
 
 // --- what a client sends ---------------------------------------------------
 

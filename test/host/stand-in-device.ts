@@ -6,6 +6,7 @@
 // VM tier: the kernel's own answers are tested there.
 import * as fs from 'node:fs';
 import { defaultBinding } from '../../lib/binding';
+import type { Kexec } from '../../lib/kexec';
 import type { Binding, IoctlArgs, IoctlOperation, IoctlResult } from '../../types/binding';
 import { nativeError } from './fake-binding';
 
@@ -91,3 +92,17 @@ export function standInDevice(incoming: Record<string, Record<string, string>> =
   };
   return { binding, ioctlCalls, sessionNamed: (name: string) => [...sessions.values()].find((s) => s.name === name) };
 }
+
+/** A kexec for brokers on the host: loads nothing, and a reboot fails (the broker logs it and serves on). */
+export const noReboot: Kexec = {
+  load: async () => {},
+  loadSync: () => {},
+  unload: async () => {},
+  unloadSync: () => {},
+  rebootSync: () => {
+    throw new Error('no reboot on the host');
+  },
+  reboot: async () => {
+    throw new Error('no reboot on the host');
+  },
+};
