@@ -68,6 +68,12 @@ export interface BrokerOptions {
    * `systemctl kexec`. The broker owns them from here on.
    */
   handedOver?: Session[];
+  /**
+   * The record the previous broker left in the store (a memfd, FDNAME
+   * `luod-record`, from LISTEN_FDS): which client name and uid each
+   * handed-over session belongs to. The broker owns it from here on.
+   */
+  handedOverRecord?: Memfd;
   /** Where sessions are kept so that they outlive this process; see {@link SessionStore}. */
   store?: SessionStore;
   /**
@@ -82,12 +88,14 @@ export interface BrokerOptions {
  * Somewhere sessions outlive the broker process: systemd's fd store
  * (FileDescriptorStorePreserve=yes), which `systemctl kexec` preserves and
  * the next boot hands back. The broker keeps there every session it holds,
- * under its kernel name, and drops what it hands out or releases.
+ * under its kernel name, and drops what it hands out or releases; and its
+ * record, a sealed memfd under `luod-record`, replaced at every change, so
+ * a `systemctl kexec` nobody told the broker about still keeps who owns what.
  */
 export interface SessionStore {
   /** How many entries it takes at most, if known (systemd's $FDSTORE). */
   readonly capacity?: number;
-  keep(name: string, session: Session): void;
+  keep(name: string, file: Session | Memfd): void;
   drop(name: string): void;
   /** Resolves once everything kept so far is really there (sd_notify BARRIER). */
   flush(): Promise<void>;
@@ -169,7 +177,10 @@ export class LiveUpdateBroker {
     let server: FdServer;
     let record: RecordFile['sessions'];
     try {
-      record = recordSession ? readRecordFrom(recordSession) : withDevice(options, readRecord);
+      if (options.handedOverRecord) {
+        record = readRecordMemfd(options.handedOverRecord);
+        recordSession?.close(); // (both would be a broker's bug; the store's is newer)
+      } else record = recordSession ? readRecordFrom(recordSession) : withDevice(options, readRecord);
       if (options.listenFd) {
         server = FdServer.fromListening(options.listenFd, { path: options.socketPath, maxPayload: MAX_MESSAGE, binding: options.binding });
       } else {
@@ -179,12 +190,14 @@ export class LiveUpdateBroker {
       }
     } catch (err) {
       for (const s of rest) s.close();
+      options.handedOverRecord?.close();
       throw err;
     }
     const broker = new LiveUpdateBroker(server, options);
-    if (recordSession) options.store?.drop(RECORD_SESSION); // read and finished: the next kexec writes a new one
+    if (recordSession && !options.handedOverRecord) options.store?.drop(RECORD_SESSION); // read and finished: the next kexec writes a new one
     for (const r of record) broker.#entries.set(r.kernelName, { ...r, state: 'incoming' });
     for (const session of rest) broker.#takeBack(session, record);
+    broker.#recordChanged();
     broker.#log(`listening on ${broker.socketPath}; ${broker.#entries.size} sessions known (${rest.length} handed back by the service manager)`);
     return broker;
   }
@@ -286,22 +299,54 @@ export class LiveUpdateBroker {
     }
   }
 
-  /** Writes who owns which outgoing session into the broker's own preserved session. */
+  /**
+   * Writes who owns which outgoing session: into the store when there is one
+   * (see {@link SessionStore}), else into the broker's own preserved session.
+   */
   writeRecord(): void {
-    if (this.#record) {
-      this.#options.store?.drop(RECORD_SESSION);
-      this.#record.close();
+    if (this.#options.store) {
+      this.#storeRecord();
+      return;
     }
+    this.#record?.close();
+    const session = this.#device((lu) => lu.createSessionSync(RECORD_SESSION));
+    using memfd = this.#recordMemfd();
+    session.preserveSync(memfd, 0);
+    this.#record = session;
+  }
+
+  #recordMemfd(): Memfd {
     const record: RecordFile = {
       version: 1,
       sessions: [...this.#entries.values()].filter((e) => e.state === 'outgoing').map(({ uid, name, kernelName }) => ({ uid, name, kernelName })),
     };
-    const session = this.#device((lu) => lu.createSessionSync(RECORD_SESSION));
-    using memfd = Memfd.createSync(RECORD_SESSION);
-    fs.writeSync(memfd.fd, JSON.stringify(record));
-    session.preserveSync(memfd, 0);
-    this.#record = session;
-    this.#options.store?.keep(RECORD_SESSION, session);
+    const memfd = Memfd.createSync(RECORD_SESSION, { binding: this.#options.binding });
+    try {
+      fs.writeSync(memfd.fd, JSON.stringify(record));
+      memfd.addSealsSync(['shrink', 'grow', 'write', 'seal']);
+    } catch (err) {
+      memfd.close();
+      throw err;
+    }
+    return memfd;
+  }
+
+  // The store keeps its own copy; the broker needs none.
+  #storeRecord(): void {
+    using memfd = this.#recordMemfd();
+    this.#options.store!.drop(RECORD_SESSION);
+    this.#options.store!.keep(RECORD_SESSION, memfd);
+  }
+
+  /** Outgoing sessions changed: a store's record follows at once (a kexec may come from outside). */
+  #recordChanged(): void {
+    if (!this.#options.store || this.#updating) return;
+    try {
+      this.#storeRecord();
+    } catch (err) {
+      // The sessions themselves are in the store; only their client names would be lost.
+      this.#log(`could not store the record: ${(err as Error).message}`);
+    }
   }
 
   /** Stops serving and closes everything, the sessions it holds included (which unpreserves them). */
@@ -402,6 +447,7 @@ export class LiveUpdateBroker {
         const entry: Entry = { uid, name: request.name, kernelName, state: 'outgoing', session };
         this.#entries.set(kernelName, entry);
         this.#options.store?.keep(kernelName, session);
+        this.#recordChanged();
         this.#log(`uid ${uid} created ${JSON.stringify(request.name)} (${kernelName})`);
         this.#send(client, { id: request.id, ok: true, session: info(entry) }, [session]);
         return;
@@ -442,6 +488,7 @@ export class LiveUpdateBroker {
         entry.session?.close();
         this.#entries.delete(entry.kernelName);
         if (entry.session) this.#options.store?.drop(entry.kernelName);
+        if (entry.state === 'outgoing') this.#recordChanged();
         this.#send(client, { id: request.id, ok: true });
         return;
       }
@@ -461,6 +508,7 @@ export class LiveUpdateBroker {
         else {
           this.#entries.set(kernelName, { uid, name: request.name, kernelName, state: 'outgoing', session });
           this.#options.store?.keep(kernelName, session);
+          this.#recordChanged();
         }
         this.#send(client, { id: request.id, ok: true, session: info(this.#entries.get(kernelName)!) });
         return;
@@ -613,6 +661,17 @@ function readRecord(lu: LiveUpdate): RecordFile['sessions'] {
     throw err;
   }
   return readRecordFrom(session);
+}
+
+/** Reads and closes the record a previous broker left in the store. */
+function readRecordMemfd(memfd: Memfd): RecordFile['sessions'] {
+  try {
+    const buf = Buffer.alloc(fs.fstatSync(memfd.fd).size);
+    fs.readSync(memfd.fd, buf, 0, buf.length, 0);
+    return (JSON.parse(buf.toString()) as RecordFile).sessions;
+  } finally {
+    memfd.close();
+  }
 }
 
 /** Reads, finishes and closes the previous broker's record session. */

@@ -1,5 +1,6 @@
 import { notifyBarrier } from '../systemd/barrier';
 import { removeStoredFdsSync, storeFdsSync } from '../systemd/fd-store';
+import type { Memfd } from '../memfd';
 import type { Session } from '../session';
 import type { SessionStore } from './daemon';
 
@@ -16,7 +17,7 @@ export function systemdSessionStore(env: NodeJS.ProcessEnv = process.env): Sessi
   const max = Number(env.FDSTORE); // systemd 254+: FileDescriptorStoreMax=
   return {
     capacity: Number.isSafeInteger(max) && max > 0 ? max : undefined,
-    keep: (name: string, session: Session) => void storeFdsSync(name, [session], { env }),
+    keep: (name: string, file: Session | Memfd) => void storeFdsSync(name, [file], { env }),
     drop: (name: string) => void removeStoredFdsSync(name, { env }),
     flush: async () => void (await notifyBarrier({ env })),
   };

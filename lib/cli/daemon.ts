@@ -3,7 +3,9 @@ import * as path from 'node:path';
 import { defaultBinding } from '../binding';
 import { DEFAULT_BROKER_SOCKET, LiveUpdateBroker } from '../broker/daemon';
 import { BrokerError, LiveUpdateClient } from '../broker/client';
+import { RECORD_SESSION } from '../broker/protocol';
 import { systemdSessionStore } from '../broker/systemd-store';
+import type { Memfd } from '../memfd';
 import type { OwnedFd } from '../owned-fd';
 import type { Session } from '../session';
 import { listenFds } from '../systemd/listen-fds';
@@ -72,7 +74,7 @@ export async function daemonCommand(args: string[], io: Io, systemctl: Systemctl
   const [owner] = list(values.owner, '--owner');
   const [group] = list(values.group, '--group');
   const log = (line: string) => io.err(`liveupdate daemon: ${line}\n`);
-  const { listenFd, sessions } = fromServiceManager(io, log);
+  const { listenFd, sessions, record } = fromServiceManager(io, log);
   const store = systemdSessionStore(io.env);
   if (sessions.length > 0 && !store) log('sessions came in LISTEN_FDS but there is no NOTIFY_SOCKET to keep them in the fd store');
   const underSystemd = kexecTrigger(io).via === 'systemctl';
@@ -87,6 +89,7 @@ export async function daemonCommand(args: string[], io: Io, systemctl: Systemctl
     log,
     listenFd,
     handedOver: sessions,
+    handedOverRecord: record,
     store,
     // systemd stops this broker on the way; its sessions live on in the fd store.
     reboot: underSystemd
@@ -109,18 +112,20 @@ export async function daemonCommand(args: string[], io: Io, systemctl: Systemctl
 }
 
 /** What systemd passed: the listening socket (socket activation) and the sessions of the fd store. */
-function fromServiceManager(io: Io, log: (line: string) => void): { listenFd?: OwnedFd; sessions: Session[] } {
+function fromServiceManager(io: Io, log: (line: string) => void): { listenFd?: OwnedFd; sessions: Session[]; record?: Memfd } {
   const sessions: Session[] = [];
   let listenFd: OwnedFd | undefined;
+  let record: Memfd | undefined;
   for (const f of listenFds({ env: io.env })) {
     if (f.kind === 'session') sessions.push(f.file);
+    else if (!record && f.kind === 'memfd' && f.name === RECORD_SESSION) record = f.file;
     else if (!listenFd && f.kind === 'other' && defaultBinding().unix.socketType(f.file.fd) === 'seqpacket') listenFd = f.file;
     else {
       log(`closing fd ${f.file.fd} (${f.name}, ${f.kind}) from LISTEN_FDS: not a session nor a SOCK_SEQPACKET socket`);
       f.file.close();
     }
   }
-  return { listenFd, sessions };
+  return { listenFd, sessions, record };
 }
 
 async function requestKexec(args: string[], io: Io): Promise<number> {

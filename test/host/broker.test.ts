@@ -164,19 +164,29 @@ describe('what one client can make the broker hold', () => {
 });
 
 describe('on a service manager (systemd): the fd store, socket activation, a restart', () => {
+  // Like systemd's store: keeps its own duplicate of what it is given.
   function recordingStore(capacity?: number) {
-    const kept = new Map<string, Session>();
+    const kept = new Map<string, OwnedFd>();
     const events: string[] = [];
     const store: SessionStore = {
       capacity,
-      keep: (name, session) => (events.push(`keep ${name}`), kept.set(name, session)),
-      drop: (name) => (events.push(`drop ${name}`), kept.delete(name)),
+      keep: (name, file) => {
+        events.push(`keep ${name}`);
+        kept.get(name)?.close();
+        kept.set(name, new OwnedFd(defaultBinding().unix.dup(file.fd)));
+      },
+      drop: (name) => {
+        events.push(`drop ${name}`);
+        kept.get(name)?.close();
+        kept.delete(name);
+      },
       flush: async () => void events.push('flush'),
     };
-    return { store, kept, events };
+    const record = () => JSON.parse(fs.readFileSync(`/proc/self/fd/${kept.get('luod-record')!.fd}`, 'utf8')) as { sessions: Array<{ uid: number; name: string }> };
+    return { store, kept, events, record };
   }
 
-  test('every session it holds is kept in the store; released and handed-out ones are dropped; the record goes in before the reboot', async () => {
+  test('every session it holds is kept in the store, and the record of who owns which follows each change', async () => {
     const uid = process.getuid!();
     const { store, events } = recordingStore();
     let rebooted = false;
@@ -191,7 +201,48 @@ describe('on a service manager (systemd): the fd store, socket activation, a res
     await rebooting;
     await until(() => rebooted);
     const k = (name: string) => kernelSessionName(uid, name);
-    expect(events).toEqual([`keep ${k('ram')}`, `keep ${k('scratch')}`, `drop ${k('scratch')}`, `drop ${k('old')}`, 'keep luod-record', 'flush']);
+    const record = ['drop luod-record', 'keep luod-record'];
+    expect(events).toEqual([
+      ...record, // at start: nothing outgoing yet
+      `keep ${k('ram')}`, ...record,
+      `keep ${k('scratch')}`, ...record,
+      `drop ${k('scratch')}`, ...record,
+      `drop ${k('old')}`, // handed out; it was never outgoing here
+      ...record, 'flush', // at the kexec
+    ]);
+  });
+
+  test('a kexec nobody told the broker about (`systemctl kexec`) keeps the client names: the record is in the store already', async () => {
+    const uid = process.getuid!();
+    const { store, kept, record } = recordingStore();
+    const { broker, connect } = startBroker({ store });
+    const client = connect();
+    (await client.createSession('ram')).close();
+    (await client.createSession('disk')).close();
+    expect(record().sessions.map((s) => [s.uid, s.name])).toEqual([[uid, 'ram'], [uid, 'disk']]);
+    expect(Memfd.from(defaultBinding().unix.dup(kept.get('luod-record')!.fd)).getSealsSync()).toContain('write'); // nobody edits it in the store
+    client.close();
+    broker.close();
+  });
+
+  test('after the live update, the broker takes the record from the store: clients see their own names before retrieving', async () => {
+    const uid = process.getuid!();
+    const other = uid + 1;
+    const names = { [kernelSessionName(uid, 'ram')]: { 1: 'mine' }, [kernelSessionName(other, 'ram')]: { 1: 'theirs' } };
+    const device = standInDevice(names);
+    using lu = LiveUpdate.openSync('/dev/liveupdate', { binding: device.binding });
+    const handedOver = Object.keys(names).map((n) => lu.retrieveSessionSync(n)); // as the manager hands them back
+    const previous = Memfd.createSync('luod-record');
+    fs.writeSync(previous.fd, JSON.stringify({ version: 1, sessions: [{ uid, name: 'ram', kernelName: kernelSessionName(uid, 'ram') }, { uid: other, name: 'ram', kernelName: kernelSessionName(other, 'ram') }] }));
+    const { store, record } = recordingStore();
+    const { connect } = startBroker({ handedOver, handedOverRecord: previous, store }, {}, device);
+    const client = connect();
+    expect(await client.listSessions()).toEqual([{ name: 'ram', kernelName: kernelSessionName(uid, 'ram'), state: 'incoming' }]);
+    expect(previous.closed).toBe(true); // read, then the broker's to close
+    expect(record().sessions).toEqual([]); // the new record: nothing outgoing yet
+    using got = await client.retrieveSession('ram');
+    using fd = got.retrieveSync(1);
+    expect(fs.readFileSync(`/proc/self/fd/${fd.fd}`, 'utf8')).toBe('mine');
   });
 
   test('sessions handed back by the store (after a restart, or after `systemctl kexec`) are served without the device', async () => {
@@ -206,7 +257,7 @@ describe('on a service manager (systemd): the fd store, socket activation, a res
     using fd = got.retrieveSync(7);
     expect(fs.readFileSync(`/proc/self/fd/${fd.fd}`, 'utf8')).toBe('kept by systemd');
     // (the device could not have given it again: a retrieve is once only)
-    expect(kept.size).toBe(0); // handed out for good: not kept any more
+    expect([...kept.keys()]).toEqual(['luod-record']); // handed out for good: not kept any more
   });
 
   test('a full store refuses new sessions up front (ENOSPC), naming FileDescriptorStoreMax', async () => {
