@@ -19,11 +19,12 @@ if (!entry) {
   process.exit(1);
 }
 let session = entry.file;
+console.log(`vmm: session ${session.name} (${session.direction}) from LISTEN_FDS as "${NAME}"`);
 let ram;
 if (session.direction === 'incoming') {
   ram = Memfd.from(await session.retrieve(TOKEN));
   await session.finish();
-  console.log(`vmm: guest RAM is back after the live update (${fs.fstatSync(ram.fd).size} bytes, sha256 ${sha256(ram.fd)})`);
+  console.log(`vmm: guest RAM back from session ${session.name}: ${fs.fstatSync(ram.fd).size} bytes, sha256 ${sha256(ram.fd)}; session finished`);
   session = await renewLuoSession(session, NAME); // a fresh outgoing session for the next one
 } else {
   ram = Memfd.createSync(NAME, { size });
@@ -32,9 +33,10 @@ if (session.direction === 'incoming') {
     page.writeUInt32LE(off / page.length, 0); // something to check after the live update
     fs.writeSync(ram.fd, page, 0, page.length, off);
   }
-  console.log(`vmm: guest RAM filled (${size} bytes, sha256 ${sha256(ram.fd)})`);
+  console.log(`vmm: guest RAM filled: ${size} bytes, sha256 ${sha256(ram.fd)}`);
 }
 await session.preserve(ram, TOKEN);
+console.log(`vmm: guest RAM preserved in session ${session.name} (${session.direction}) under token ${TOKEN}`);
 await notify({ READY: 1, STATUS: `guest RAM preserved in ${session.name}` });
 // A real VMM runs its guest here. The session stays in systemd's fd store,
 // so `systemctl kexec` may stop this process at any time.

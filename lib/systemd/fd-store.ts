@@ -1,7 +1,7 @@
 // The service manager's fd store (FileDescriptorStoreMax=, and across a
 // kexec FileDescriptorStorePreserve=): pushing fds into it and removing
 // them, by FDNAME.
-import { invalidArgType, invalidArgValue } from '../errors';
+import { codedError, invalidArgType, invalidArgValue } from '../errors';
 import type { FdLike } from '../validate';
 import { type NotifyOptions, notify, notifySync } from './notify';
 
@@ -36,6 +36,13 @@ function storeState(name: string, fds: unknown, options: StoreFdsOptions) {
   if (fds.length === 0) throw invalidArgValue('fds', fds, 'must hold at least one fd');
   const { poll = false, ...rest } = options;
   if (typeof poll !== 'boolean') throw invalidArgType('options.poll', 'of type boolean', poll);
+  // systemd 254+ tells the service its FileDescriptorStoreMax= in $FDSTORE. It
+  // closes what does not fit with a log line only, so refuse what never could.
+  const env = rest.env ?? process.env;
+  const max = Number(env.FDSTORE);
+  if (env.NOTIFY_SOCKET && env.FDSTORE !== undefined && Number.isSafeInteger(max) && fds.length > max) {
+    throw codedError(`storeFds: ${fds.length} fds can never fit this service's fd store (FileDescriptorStoreMax=${max}); systemd would close them`, 'ENOSPC', { max });
+  }
   const state: Record<string, string | number> = { FDSTORE: 1, FDNAME: name };
   if (!poll) state.FDPOLL = 0;
   return { state, options: { ...rest, fds: fds as FdLike[] } };
@@ -53,6 +60,9 @@ function storeState(name: string, fds: unknown, options: StoreFdsOptions) {
  * "systemd". The fds are duplicated at the call, so the caller may close
  * its own at once. The unit needs FileDescriptorStoreMax= > 0 (LUOSession=
  * implies it); otherwise systemd drops the fds with a log message only.
+ * The same happens to fds beyond the maximum, which only the manager knows
+ * how near it is: more fds in one call than `$FDSTORE` (the maximum, set
+ * by systemd 254+) are refused with ENOSPC, sending nothing.
  */
 export function storeFds(name: string, fds: readonly FdLike[], options: StoreFdsOptions = {}): Promise<boolean> {
   try {

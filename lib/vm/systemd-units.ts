@@ -7,14 +7,25 @@ import type { ImageFile } from './disk-image';
 
 const UNIT_DIR = '/etc/systemd/system';
 
+const UNIT_FILE = /\.(service|socket|target|mount|timer|path)$/;
+
 /**
  * The unit files in `dir` as image files under /etc/systemd/system, plus the
- * `<target>.wants/` (and `.requires/`) links their `[Install]` sections ask for.
+ * `<target>.wants/` (and `.requires/`) links their `[Install]` sections ask
+ * for, and the drop-ins of `<unit>.d/*.conf` (which may change units from
+ * elsewhere: install those too).
  */
 export function installUnits(dir: string): Record<string, ImageFile> {
   const files: Record<string, ImageFile> = {};
   for (const name of fs.readdirSync(dir).sort()) {
-    if (!/\.(service|socket|target|mount|timer|path)$/.test(name)) continue;
+    const dropIns = path.join(dir, name);
+    if (name.endsWith('.d') && UNIT_FILE.test(name.slice(0, -2)) && fs.statSync(dropIns).isDirectory()) {
+      for (const conf of fs.readdirSync(dropIns).filter((f) => f.endsWith('.conf'))) {
+        files[path.posix.join(UNIT_DIR, name, conf)] = { content: fs.readFileSync(path.join(dropIns, conf), 'utf8') };
+      }
+      continue;
+    }
+    if (!UNIT_FILE.test(name)) continue;
     const text = fs.readFileSync(path.join(dir, name), 'utf8');
     const unit = path.posix.join(UNIT_DIR, name);
     files[unit] = { content: text };

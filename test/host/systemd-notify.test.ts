@@ -117,6 +117,12 @@ describe('storeFds and removeStoredFds', () => {
     expect((await r.next()).payload).toBe('MARKER=1');
   });
 
+  test('more fds than the store could ever hold ($FDSTORE) are refused with ENOSPC, sending nothing', async () => {
+    const env = { NOTIFY_SOCKET: '/nonexistent/notify', FDSTORE: '1' }; // a send would fail with ENOENT
+    await expect(storeFds('two', [0, 1], { env })).rejects.toMatchObject({ code: 'ENOSPC', max: 1, message: expect.stringMatching(/FileDescriptorStoreMax=1/) });
+    expect(() => storeFdsSync('two', [0, 1], { env })).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
+  });
+
   test('a 255-character FDNAME is fine', async () => {
     const { r, env } = await receiver();
     using m = Memfd.createSync('long-name');

@@ -23,3 +23,15 @@ test('installUnits puts units in /etc/systemd/system with their .wants links, sk
   });
   fs.rmSync(dir, { recursive: true });
 });
+
+test('installUnits takes the drop-ins of <unit>.d/*.conf, also for units installed from elsewhere', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'liveupdate-units-'));
+  fs.mkdirSync(path.join(dir, 'vmm.service.d'));
+  fs.writeFileSync(path.join(dir, 'vmm.service.d', 'test.conf'), '[Service]\nTimeoutStartSec=5min\n');
+  fs.writeFileSync(path.join(dir, 'vmm.service.d', 'notes.txt'), 'not a drop-in');
+  fs.mkdirSync(path.join(dir, 'stuff.d')); // not named for a unit
+  expect(installUnits(dir)).toEqual({
+    '/etc/systemd/system/vmm.service.d/test.conf': { content: '[Service]\nTimeoutStartSec=5min\n' },
+  });
+  fs.rmSync(dir, { recursive: true });
+});

@@ -1,13 +1,12 @@
-// live-update.service's program, run once vmm.service is ready. While this
-// boot is fewer than $LIVEUPDATE_VM_KEXECS (1 by default) live updates from
-// the fresh boot (KExecCount): `liveupdate kexec load` of the same kernel
-// with the running command line, then `systemctl --no-block kexec` (the
-// CLI's own `kexec exec` reboots without stopping services; it is to go
-// through systemctl later). Afterwards: report and power off.
+// live-update.service's program, run once the other services are up. While
+// this boot is fewer than $LIVEUPDATE_VM_KEXECS live updates from the fresh
+// one (KExecCount), it live-updates the way an operator would:
+// `liveupdate kexec load` of the same kernel, then `liveupdate kexec exec
+// --yes`, which with systemd as PID 1 runs `systemctl kexec`. Afterwards:
+// report and power off.
 import { spawnSync } from 'node:child_process';
 import { type DriverRecord, kexecCount, mark, record } from './record.mjs';
 
-const cli = new URL('../../bin/liveupdate.js', import.meta.url).pathname;
 const kexecs = Number(process.env.LIVEUPDATE_VM_KEXECS ?? 1);
 const commands: DriverRecord['commands'] = [];
 function run(...argv: string[]) {
@@ -16,29 +15,31 @@ function run(...argv: string[]) {
   commands.push(c);
   return c;
 }
+const report = (ok: boolean, error?: string) => record({ unit: 'live-update.service', boot: count + 1, ok, error, kexecCountProperty: property, kexecCount: count, commands });
+function powerOff() {
+  mark('powering off');
+  run('systemctl', '--no-block', 'poweroff');
+}
 
 let property = '';
 let count = NaN;
 try {
   ({ property, count } = kexecCount());
 } catch (err) {
-  record({ unit: 'live-update.service', ok: false, error: String(err), kexecCountProperty: property, kexecCount: count, commands });
+  report(false, String(err));
 }
 if (count < kexecs) {
-  const load = run(process.execPath, cli, 'kexec', 'load', '--kernel', process.env.LIVEUPDATE_VM_KERNEL!);
-  const ok = load.status === 0;
-  record({ unit: 'live-update.service', ok, kexecCountProperty: property, kexecCount: count, commands });
-  if (ok) {
+  const load = run('liveupdate', 'kexec', 'load', '--kernel', process.env.LIVEUPDATE_VM_KERNEL!, '--reuse-cmdline');
+  report(load.status === 0);
+  if (load.status === 0) {
     mark('systemctl kexec');
-    run('systemctl', '--no-block', 'kexec');
+    const exec = run('liveupdate', 'kexec', 'exec', '--yes');
+    // systemctl returns once the job is queued; the kexec then stops this service.
+    if (exec.status === 0) await new Promise(() => setInterval(() => {}, 1 << 30));
+    report(false, `the live update did not start (exit status ${exec.status})`);
   }
-  if (!ok || commands.at(-1)!.status !== 0) {
-    record({ unit: 'live-update.service', ok: false, error: 'the live update did not start', kexecCountProperty: property, kexecCount: count, commands });
-    mark('powering off');
-    run('systemctl', '--no-block', 'poweroff');
-  }
+  powerOff();
 } else {
-  record({ unit: 'live-update.service', ok: count === kexecs, kexecCountProperty: property, kexecCount: count, commands });
-  mark('powering off');
-  run('systemctl', '--no-block', 'poweroff');
+  report(count === kexecs);
+  powerOff();
 }

@@ -1,7 +1,8 @@
 // What the guest side of the systemd scenario reports to the host: one JSON
-// line per event in /vmout/systemd.jsonl (the results share), plus marker
-// lines on stdout, which reach the serial console through the journal so the
-// host can time them.
+// line per event in /vmout/systemd.jsonl (the results share, made writable
+// for every uid by the host), plus marker lines on stdout, which reach the
+// serial console through the journal so the host can time them.
+// vmm.service is the shipped example and reports only on its stdout.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 
@@ -9,32 +10,51 @@ export const RESULTS = '/vmout/systemd.jsonl';
 /** Prefix of the console lines the host times. */
 export const MARK = 'liveupdate-systemd:';
 
-/** vmm.service, once per boot. */
-export interface VmmRecord {
-  unit: 'vmm.service';
+interface Base {
   /** 1 on the fresh boot, 2 after the first kexec, ... (KExecCount + 1). */
   boot: number;
   ok: boolean;
   error?: string;
-  listen: { pid?: string; fds?: string; fdnames?: string };
-  /** The session adopted from the fd named guest-ram, as the kernel reports it. */
-  session?: { fd: number; name: string; direction: string };
-  /** SHA-256 of the guest RAM: written (boot 1) or retrieved (boot 2). */
-  sha256?: string;
-  bytes?: number;
-  /** Boot 2: boot 1's hash, read back from the results share. */
-  expectedSha256?: string;
-  /** Boot 2: LIVEUPDATE_SESSION_FINISH returned. */
+}
+
+/** A file as it came back, or an error as the library reported it. */
+export interface Outcome {
+  content?: string;
+  seals?: string[];
+  code?: string;
+  message?: string;
+}
+
+/** store.service, once per boot. */
+export interface StoreRecord extends Base {
+  unit: 'store.service';
+  /** What LISTEN_FDS held at start: FDNAME -> kind (and a session's name and direction). */
+  listened: Record<string, { kind: string; name?: string; direction?: string }>;
+  /** Boot 1: what was stored, with content and seals. */
+  stored?: Record<string, Outcome>;
+  /** Boot 1: storeFds() of a session named "systemd", and of bad FDNAMEs. */
+  refused?: Record<string, Outcome>;
+  /** Boot 2: what came back, read through the library. */
+  back?: Record<string, Outcome>;
+  /** Boot 2: LIVEUPDATE_SESSION_FINISH on the incoming session returned. */
   finished?: boolean;
-  /** Milliseconds since the process started at each step (`loaded`: node and the module graph are up). */
-  times?: Record<string, number>;
+}
+
+/** broker-client-*.service, once per boot. */
+export interface BrokerClientRecord extends Base {
+  unit: 'broker-client';
+  uid: number;
+  /** Boot 1: createSession() and preserve() per name: the content, or the error. */
+  created?: Record<string, Outcome>;
+  /** listSessions() after creating (boot 1) or before retrieving (later boots). */
+  listed: Array<{ name: string; state: string }>;
+  /** Later boots: retrieveSession() per listed name, then the memfd at token 7. */
+  retrieved?: Record<string, Outcome>;
 }
 
 /** live-update.service, once per boot. */
-export interface DriverRecord {
+export interface DriverRecord extends Base {
   unit: 'live-update.service';
-  ok: boolean;
-  error?: string;
   /** The Manager's KExecCount property, as busctl printed it. */
   kexecCountProperty: string;
   kexecCount: number;
@@ -42,7 +62,7 @@ export interface DriverRecord {
   commands: Array<{ argv: string[]; status: number | null; stdout: string; stderr: string }>;
 }
 
-export type SystemdRecord = VmmRecord | DriverRecord;
+export type SystemdRecord = StoreRecord | BrokerClientRecord | DriverRecord;
 
 export function record(r: SystemdRecord): void {
   fs.appendFileSync(RESULTS, `${JSON.stringify(r)}\n`);
@@ -51,6 +71,9 @@ export function record(r: SystemdRecord): void {
 export function mark(message: string): void {
   console.log(`${MARK} ${message}`);
 }
+
+/** An error as a record shows it: the fields a caller acts on. */
+export const outcomeOf = (err: unknown): Outcome => ({ code: (err as { code?: string }).code ?? 'none', message: (err as Error).message });
 
 /**
  * The Manager's KExecCount property (systemd 262): how many live updates
