@@ -46,8 +46,25 @@ export interface VmRunResult {
  */
 export function runVm(options: VmRunOptions): Promise<VmRunResult> {
   const init = writeInit(options);
-  const kvm = kvmUsable();
   const args = [
+    ...machineArgs(options),
+    '-append', [
+      'console=ttyS0', 'root=hostroot', 'rootfstype=9p', 'rootflags=trans=virtio,version=9p2000.L,cache=loose', 'ro',
+      `init=${init}`, 'liveupdate=on', 'kho=on', 'panic=-1', 'loglevel=4', `${STAGE_PARAM}=1`,
+    ].join(' '),
+  ];
+  return runQemu(args, options);
+}
+
+/**
+ * What every VM of this project is: q35, KVM when usable (else TCG), no
+ * display, no reboot (a guest reboot ends the run; kexec is not a reboot),
+ * `kernel` booted directly, the host's `/` read-only as 9p tag `hostroot`
+ * and `outDir` writable as tag `vmout`.
+ */
+export function machineArgs(options: { kernel: string; outDir: string; memory?: string; cpus?: number }): string[] {
+  const kvm = kvmUsable();
+  return [
     '-machine', 'q35',
     ...(kvm ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg', '-cpu', 'max']),
     '-m', options.memory ?? '2G',
@@ -57,12 +74,7 @@ export function runVm(options: VmRunOptions): Promise<VmRunResult> {
     '-kernel', options.kernel,
     '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
     '-virtfs', `local,path=${qemuOpt(options.outDir)},mount_tag=vmout,security_model=none,multidevs=remap`,
-    '-append', [
-      'console=ttyS0', 'root=hostroot', 'rootfstype=9p', 'rootflags=trans=virtio,version=9p2000.L,cache=loose', 'ro',
-      `init=${init}`, 'liveupdate=on', 'kho=on', 'panic=-1', 'loglevel=4', `${STAGE_PARAM}=1`,
-    ].join(' '),
   ];
-  return runQemu(args, options);
 }
 
 /**

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type ImageFile, makeImage } from './disk-image';
-import { type VmRunResult, defaultCpus, kvmUsable, qemuOpt, runQemu } from './qemu';
+import { type VmRunResult, machineArgs, qemuOpt, runQemu } from './qemu';
 
 /** Where the guest sees the host's `/` (read-only). */
 export const GUEST_HOST_ROOT = '/host';
@@ -92,19 +92,10 @@ export async function runSystemdVm(options: SystemdVmOptions): Promise<SystemdVm
   try {
     await makeImage(options.rootfs, { ...baseFiles(), ...options.files }, image);
     const imageMs = Date.now() - imageStarted;
-    const kvm = kvmUsable();
     const args = [
-      '-machine', 'q35',
-      ...(kvm ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg', '-cpu', 'max']),
-      '-m', options.memory ?? '2G',
-      '-smp', String(options.cpus ?? defaultCpus(kvm)),
-      '-nographic',
-      '-no-reboot',
-      '-kernel', options.kernel,
+      ...machineArgs(options),
       // cache=unsafe: the image is thrown away after the run, so host flushes buy nothing.
       '-drive', `file=${qemuOpt(image)},format=raw,if=virtio,cache=unsafe`,
-      '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
-      '-virtfs', `local,path=${qemuOpt(options.outDir)},mount_tag=vmout,security_model=none,multidevs=remap`,
       '-append', systemdCmdline(options.cmdline),
     ];
     const lines: SystemdVmResult['lines'] = [];
