@@ -8,6 +8,7 @@
 #pragma once
 
 #include <napi.h>
+#include <uv.h>
 
 #include <cerrno>
 #include <climits>
@@ -45,9 +46,18 @@ class Call {
 
 // The shape of Node's own system errors (code, negative errno, syscall) plus
 // the uAPI operation; lib/errors.ts adds what the errno means for that call.
+// The errno's symbolic name from libuv (Node's own table), not glibc's
+// strerrorname_np: that needs glibc 2.32, and prebuilds target 2.28.
+inline std::string ErrnoName(int err) {
+  // libuv says ENOTSUP for 95; the LUO uAPI documents EOPNOTSUPP.
+  if (err == EOPNOTSUPP) return "EOPNOTSUPP";
+  char name[64];
+  uv_err_name_r(-err, name, sizeof name);
+  return name[0] == 'E' ? std::string(name) : "E" + std::to_string(err);
+}
+
 inline Napi::Error SystemError(Napi::Env env, int err, const char* syscall, const std::string& operation = "") {
-  const char* code = strerrorname_np(err);
-  std::string name = code ? code : "E" + std::to_string(err);
+  std::string name = ErrnoName(err);
   Napi::Error error = Napi::Error::New(env, name + ": " + strerror(err) + ", " + syscall);
   error.Set("errno", Napi::Number::New(env, -err));
   error.Set("code", Napi::String::New(env, name));
