@@ -43,10 +43,12 @@ export function createKexec(getBinding: () => Binding = defaultBinding, readCmdl
     const initrd = options.initrd === undefined ? undefined : validateString(options.initrd, 'options.initrd');
     const cmdline = options.cmdline === undefined ? readCmdline() : validateString(options.cmdline, 'options.cmdline');
     const binding = getBinding();
-    const kernelFd = fs.openSync(kernel, 'r');
+    // Opening is part of the load: its failure names the operation too.
+    const open = (file: string) => callSync('KEXEC_FILE_LOAD', { path: file }, () => fs.openSync(file, 'r'));
+    const kernelFd = open(kernel);
     let initrdFd = -1;
     try {
-      if (initrd !== undefined) initrdFd = fs.openSync(initrd, 'r');
+      if (initrd !== undefined) initrdFd = open(initrd);
     } catch (err) {
       fs.closeSync(kernelFd);
       throw err;

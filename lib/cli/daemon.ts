@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { defaultBinding } from '../binding';
@@ -14,7 +15,7 @@ import { type Systemctl, kexecTrigger, realSystemctl } from './init-system';
 import { CliError, EXIT, type Io, parse } from './io';
 
 export const daemonHelp = `Usage:
-  liveupdate daemon [--socket PATH] [--mode 660] [--owner UID] [--group GID]
+  liveupdate daemon [--socket PATH] [--mode 660] [--owner USER] [--group GROUP]
                     [--allow-uid N,…] [--allow-gid N,…] [--device PATH]
   liveupdate daemon kexec --kernel FILE [--append "ARGS"] [--force] [--timeout S] [--socket PATH]
 
@@ -32,6 +33,9 @@ create and, after a live update, retrieve sessions in their own namespace
                 refuses if one is not (unless --force), then loads FILE and
                 reboots into it. The new kernel's command line is --append's,
                 or the running one.
+
+--owner and --group (the socket's) take a name or a number. --device is
+the LUO device to open (/dev/liveupdate).
 
 Policy: sessions stay held by the broker until the kexec, also when their
 client exits; the client releases them explicitly. A broker restart before
@@ -53,6 +57,15 @@ const list = (v: string | undefined, what: string) =>
         return Number(x);
       });
 
+/** A uid or gid from a number or a name (through NSS: `getent`, so LDAP users work too). */
+function idOf(value: string, database: 'passwd' | 'group', flag: string, what: string): number {
+  if (/^\d+$/.test(value)) return Number(value);
+  const r = spawnSync('getent', [database, value], { encoding: 'utf8' });
+  const id = r.status === 0 ? r.stdout.split(':')[2] : undefined;
+  if (id === undefined || !/^\d+$/.test(id)) throw new CliError(`${flag} takes ${what}; ${JSON.stringify(value)} is neither`, EXIT.usage);
+  return Number(id);
+}
+
 export async function daemonCommand(args: string[], io: Io, systemctl: Systemctl = realSystemctl): Promise<number> {
   if (args[0] === 'kexec') return requestKexec(args.slice(1), io);
   const { values } = parse(args, {
@@ -71,8 +84,8 @@ export async function daemonCommand(args: string[], io: Io, systemctl: Systemctl
   }
   const mode = values.mode === undefined ? 0o660 : Number.parseInt(values.mode, 8);
   if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) throw new CliError('--mode takes octal permission bits, e.g. 660', EXIT.usage);
-  const [owner] = list(values.owner, '--owner');
-  const [group] = list(values.group, '--group');
+  const owner = values.owner === undefined ? undefined : idOf(values.owner, 'passwd', '--owner', 'a user name or uid');
+  const group = values.group === undefined ? undefined : idOf(values.group, 'group', '--group', 'a group name or gid');
   const log = (line: string) => io.err(`liveupdate daemon: ${line}\n`);
   const { listenFd, sessions, record } = fromServiceManager(io, log);
   const store = systemdSessionStore(io.env);

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Kexec, kexec as realKexec } from '../kexec';
 import { type Systemctl, kexecTrigger, realSystemctl } from './init-system';
-import { CliError, EXIT, type Io, parse } from './io';
+import { CliError, EXIT, type Io, parse, readableFile, unknownCommand } from './io';
 
 export const kexecHelp = `Usage:
   liveupdate kexec load --kernel FILE [--initrd FILE] [--append "ARGS" | --reuse-cmdline]
@@ -31,10 +31,11 @@ const recordFile = (io: Io) => path.join(io.env.LIVEUPDATE_RUN_DIR ?? '/run/live
 
 export async function kexecCommand(args: string[], io: Io, k: Kexec = realKexec, systemctl: Systemctl = realSystemctl): Promise<number> {
   const [sub, ...rest] = args;
-  if (!sub || sub === '-h' || sub === '--help') {
-    io.out(kexecHelp);
-    return sub ? EXIT.ok : EXIT.usage;
+  if (!sub) {
+    io.err(kexecHelp);
+    return EXIT.usage;
   }
+  if (sub === '-h' || sub === '--help') return help(io);
   if (sub === 'load') {
     const { values } = parse(rest, {
       kernel: { type: 'string' },
@@ -46,6 +47,8 @@ export async function kexecCommand(args: string[], io: Io, k: Kexec = realKexec,
     if (values.help) return help(io);
     if (!values.kernel) throw new CliError('kexec load needs --kernel FILE', EXIT.usage);
     if (values.append !== undefined && values['reuse-cmdline']) throw new CliError('--append and --reuse-cmdline exclude each other', EXIT.usage);
+    readableFile(values.kernel, '--kernel');
+    if (values.initrd !== undefined) readableFile(values.initrd, '--initrd');
     const cmdline = values.append ?? fs.readFileSync(path.join(io.procRoot, 'cmdline'), 'utf8').trim();
     if (!cmdline.split(/\s+/).includes('liveupdate=on')) {
       io.err('liveupdate: warning: liveupdate=on is not on the new command line; the new kernel will not take sessions back\n');
@@ -72,6 +75,7 @@ export async function kexecCommand(args: string[], io: Io, k: Kexec = realKexec,
     const { values } = parse(rest, { yes: { type: 'boolean', short: 'y' }, force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
     if (values.help) return help(io);
     const loaded = readLoaded(io);
+    if (loaded === undefined) throw new CliError(`this kernel shows no kexec support (${path.join(io.sysRoot, 'kernel/kexec_loaded')} is missing)`, EXIT.unavailable);
     if (loaded === false) throw new CliError('no kernel is loaded: run `liveupdate kexec load --kernel FILE` first', EXIT.unavailable);
     let recorded: string | undefined;
     try {
@@ -96,7 +100,7 @@ export async function kexecCommand(args: string[], io: Io, k: Kexec = realKexec,
     io.out('rebooting into the loaded kernel\n');
     k.rebootSync();
   }
-  throw new CliError(`unknown kexec command ${JSON.stringify(sub)}; see liveupdate kexec --help`, EXIT.usage);
+  throw unknownCommand('kexec command', sub, ['load', 'unload', 'exec'], 'liveupdate kexec');
 }
 
 function help(io: Io): number {

@@ -48,22 +48,31 @@ export async function selftest(args: string[], io: Io): Promise<number> {
   let index = 0;
   if (values.tap) io.out('TAP version 13\n');
   const onResult = (r: SelftestResult) => io.out(`${values.tap ? tapLine(r, ++index) : humanLine(r)}\n`);
-  const run = await runSelftest({
-    devicePath: values.device,
-    expectStage: values.stage === undefined ? undefined : (Number(values.stage) as 1 | 2),
-    only: values.only as 'device' | 'kexec' | undefined,
-    onResult,
-  });
+  let run;
+  try {
+    run = await runSelftest({
+      devicePath: values.device,
+      expectStage: values.stage === undefined ? undefined : (Number(values.stage) as 1 | 2),
+      only: values.only as 'device' | 'kexec' | undefined,
+      onResult,
+    });
+  } catch (err) {
+    // A TAP stream must end in a plan or a bail-out; the error itself goes to stderr.
+    if (values.tap) io.out(`Bail out! ${(err as Error).message.split('\n')[0]}\n`);
+    throw err;
+  }
   const failed = run.results.some((r) => !r.ok);
   io.out(values.tap ? `1..${index}\n# ${summary(run.results)}\n` : `\nstage ${run.stage}: ${summary(run.results)}\n`);
+  // After the plan, prose only as TAP comments.
+  const say = (text: string) => io.out(values.tap ? text.replace(/^(?=.)/gm, '# ') : text);
 
   if (run.stage === 1 && run.held.length > 0) {
     if (io.env.LIVEUPDATE_VM_STAGE) {
-      io.out(`holding ${run.held.length} sessions through a live update into stage 2\n`);
+      say(`holding ${run.held.length} sessions through a live update into stage 2\n`);
       liveUpdateToNextStage({ env: io.env });
     }
     const pid = holdInBackground(run.held);
-    io.out(
+    say(
       `\nprocess ${pid} holds ${run.held.length} sessions. Now live-update this machine, e.g.\n` +
         '  liveupdate kexec load --kernel /boot/vmlinuz-$(uname -r) && liveupdate kexec exec --yes\n' +
         'then run `liveupdate selftest` again for stage 2.\n',

@@ -42,6 +42,10 @@ export async function sessions(args: string[], io: Io): Promise<number> {
     return EXIT.ok;
   }
   const list = listSessions(io.procRoot);
+  // /proc/PID/fd of other users' processes is unreadable: they are skipped, not absent.
+  if (io.uid !== undefined && io.uid !== 0) {
+    io.err(`liveupdate sessions: note: as uid ${io.uid} this shows only your own processes' sessions; run it as root to see all\n`);
+  }
   if (values.json) io.out(`${JSON.stringify(list, null, 2)}\n`);
   else if (list.length === 0) io.out('no process holds a LUO session\n');
   else for (const s of list) io.out(`${String(s.pid).padStart(7)}  ${s.command.padEnd(15)} fd ${String(s.fd).padEnd(5)} ${s.name}\n`);

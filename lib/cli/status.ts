@@ -42,12 +42,15 @@ export function readStatus(io: Io, devicePath = DEFAULT_DEVICE_PATH): Status {
   const cmdline = readFile(path.join(io.procRoot, 'cmdline')) ?? '';
   const param = (name: string) => cmdline.split(/\s+/).find((w) => w === name || w.startsWith(`${name}=`))?.split('=')[1] ?? null;
   const config = readConfig(io, kernel);
-  const present = fs.existsSync(devicePath);
+  const exists = fs.existsSync(devicePath);
+  // A directory or a plain file there is not the device, whatever its name.
+  const present = exists && fs.statSync(devicePath).isCharacterDevice();
   const target = present ? fs.realpathSync(devicePath) : devicePath;
   const holders = present ? findHolders(target, io.procRoot) : [];
 
   const problems: string[] = [];
-  if (!present) {
+  if (exists && !present) problems.push(`${devicePath} is not a character device`);
+  else if (!present) {
     if (config && config.CONFIG_LIVEUPDATE !== 'y') problems.push('the kernel is built without CONFIG_LIVEUPDATE');
     else if (param('liveupdate') !== 'on') problems.push('the kernel was booted without liveupdate=on');
     else problems.push(`${devicePath} does not exist`);
@@ -106,7 +109,7 @@ export async function status(args: string[], io: Io): Promise<number> {
     io.out(
       [
         `kernel:       ${s.kernel}`,
-        `device:       ${s.device.path} ${s.device.present ? `present${holder ? `, held by ${holder}` : ', free'}` : 'missing'}`,
+        `device:       ${s.device.path} ${s.device.present ? `present${holder ? `, held by ${holder}` : ', free'}` : fs.existsSync(s.device.path) ? 'not a character device' : 'missing'}`,
         `boot params:  liveupdate=${s.cmdline.liveupdate ?? '(unset)'} kho=${s.cmdline.kho ?? '(unset)'}`,
         `config:       ${s.config ? Object.entries(s.config).map(([k, v]) => `${k.replace('CONFIG_', '')}=${v}`).join(' ') : 'not readable (no /proc/config.gz or /boot/config-*)'}`,
         `preservable:  ${s.preservable.length ? s.preservable.join(', ') : 'nothing'}`,

@@ -5,7 +5,7 @@ import { cacheRoot, ensureKernel } from '../vm/kernel';
 import { ensureHostPackages } from '../vm/host-packages';
 import { stderrReporter } from '../vm/progress';
 import { runVm } from '../vm/qemu';
-import { CliError, EXIT, type Io, parse } from './io';
+import { CliError, EXIT, type Io, parse, readableFile, unknownCommand } from './io';
 
 export const vmHelp = `Usage:
   liveupdate vm run SCRIPT [ARG...] [--kernel FILE] [--timeout SECONDS] [--verbose]
@@ -42,11 +42,15 @@ const MARKER = /^liveupdate-vm: workload exited with status (\d+) in stage (\d+)
 
 export async function vmCommand(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
-  if (!sub || sub === '-h' || sub === '--help') {
-    io.out(vmHelp);
-    return sub ? EXIT.ok : EXIT.usage;
+  if (!sub) {
+    io.err(vmHelp);
+    return EXIT.usage;
   }
-  if (sub !== 'run' && sub !== 'selftest') throw new CliError(`unknown vm command ${JSON.stringify(sub)}; see liveupdate vm --help`, EXIT.usage);
+  if (sub === '-h' || sub === '--help') {
+    io.out(vmHelp);
+    return EXIT.ok;
+  }
+  if (sub !== 'run' && sub !== 'selftest') throw unknownCommand('vm command', sub, ['run', 'selftest'], 'liveupdate vm');
   const { values, positionals } = parse(
     rest,
     {
@@ -67,8 +71,7 @@ export async function vmCommand(args: string[], io: Io): Promise<number> {
   if (sub === 'run') {
     const [script, ...scriptArgs] = positionals;
     if (!script) throw new CliError('vm run needs a SCRIPT', EXIT.usage);
-    const file = path.resolve(script);
-    if (!fs.existsSync(file)) throw new CliError(`no such script: ${file}`, EXIT.usage);
+    const file = readableFile(path.resolve(script), 'script');
     argv = [process.execPath, file, ...scriptArgs];
   } else {
     const v = values as { tap?: boolean; only?: string };
@@ -77,6 +80,7 @@ export async function vmCommand(args: string[], io: Io): Promise<number> {
   const timeout = values.timeout === undefined ? 900 : Number(values.timeout);
   if (!Number.isFinite(timeout) || timeout <= 0) throw new CliError('--timeout takes a number of seconds', EXIT.usage);
 
+  if (values.kernel !== undefined) readableFile(values.kernel, '--kernel');
   const report = stderrReporter('[liveupdate vm]');
   let kernel: string;
   try {

@@ -35,10 +35,40 @@ function tree(files: Record<string, string>, links: Record<string, string> = {})
 }
 
 describe('help and usage', () => {
-  test('no command prints the overview and exits 2', async () => {
+  test('no command prints the overview on stderr and exits 2; --help prints it on stdout and exits 0', async () => {
     const t = fakeIo();
     expect(await main([], t.io)).toBe(2);
-    expect(t.out()).toMatch(/^Usage: liveupdate COMMAND/);
+    expect(t.err()).toMatch(/^Usage: liveupdate COMMAND/);
+    expect(t.out()).toBe('');
+    const h = fakeIo();
+    expect(await main(['--help'], h.io)).toBe(0);
+    expect(h.out()).toMatch(/^Usage: liveupdate COMMAND/);
+    expect(h.err()).toBe('');
+  });
+
+  test.each([['--version'], ['-V']])('%s prints the package version', async (flag) => {
+    const t = fakeIo();
+    expect(await main([flag], t.io)).toBe(0);
+    expect(t.out()).toBe(`${JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version}\n`);
+  });
+
+  test.each([
+    [['stauts'], /unknown command "stauts"; did you mean "status"\?/],
+    [['sesions'], /did you mean "sessions"\?/],
+    [['kexec', 'laod'], /unknown kexec command "laod"; did you mean "load"\?/],
+    [['vm', 'rnu'], /did you mean "run"\?/],
+    [['frobnicate'], /unknown command "frobnicate" \(see `liveupdate --help`\)/],
+  ])('%j suggests the nearest command', async (args, message) => {
+    const t = fakeIo();
+    expect(await main(args, t.io)).toBe(2);
+    expect(t.err()).toMatch(message);
+    expect(t.err().split('\n').filter(Boolean)).toHaveLength(1);
+  });
+
+  test('a usage error points at the command\'s --help', async () => {
+    const t = fakeIo();
+    expect(await main(['selftest', '--stage', '3'], t.io)).toBe(2);
+    expect(t.err()).toBe('liveupdate selftest: --stage takes 1 or 2 (see `liveupdate selftest --help`)\n');
   });
 
   test.each(['status', 'sessions', 'kexec', 'selftest', 'vm', 'daemon'])('`%s --help` explains the command and exits 0', async (command) => {
@@ -58,13 +88,63 @@ describe('help and usage', () => {
     [['vm', 'run'], /needs a SCRIPT/],
     [['daemon', '--mode', '999'], /--mode takes octal permission bits/],
     [['daemon', '--allow-uid', 'bob'], /--allow-uid takes comma-separated ids/],
+    [['daemon', '--owner', 'no-such-user-here'], /--owner takes a user name or uid; "no-such-user-here" is neither/],
+    [['daemon', '--group', 'no-such-group-here'], /--group takes a group name or gid; "no-such-group-here" is neither/],
     [['daemon', 'kexec'], /daemon kexec needs --kernel FILE/],
-    [['vm', 'run', '/nonexistent.mjs'], /no such script/],
+    [['vm', 'run', '/nonexistent.mjs'], /script \/nonexistent.mjs: no such file/],
     [['vm', 'run', 'examples/keep-guest-ram.mjs', '--timeout', 'soon'], /--timeout takes a number of seconds/],
   ])('%j is a usage error (exit 2) with one line on stderr', async (args, message) => {
     const t = fakeIo();
     expect(await main(args, t.io)).toBe(2);
     expect(t.err()).toMatch(message);
+  });
+
+  test('selftest --tap without a device still ends in valid TAP: a bail-out, exit 3', async () => {
+    const t = fakeIo();
+    expect(await main(['selftest', '--tap', '--device', '/nonexistent/liveupdate'], t.io)).toBe(3);
+    expect(t.out()).toMatch(/^TAP version 13\nBail out! ENOENT: \/nonexistent\/liveupdate does not exist/);
+    expect(t.err().split('\n').filter(Boolean)).toHaveLength(1);
+  });
+
+  describe('no stack trace ever: every command that takes a file, given a missing file, a directory, an unreadable file', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'liveupdate-files-'));
+    fs.chmodSync(dir, 0o755);
+    const unreadable = path.join(dir, 'unreadable');
+    fs.writeFileSync(unreadable, 'k');
+    fs.chmodSync(unreadable, 0o000);
+    const commands = (file: string) => [
+      ['kexec', 'load', '--kernel', file],
+      ['kexec', 'load', '--kernel', __filename, '--initrd', file],
+      ['selftest', '--device', file],
+      ['status', '--device', file],
+      ['vm', 'run', file],
+      ['vm', 'run', __filename, '--kernel', file],
+    ];
+    const cases = [
+      ['missing', path.join(dir, 'missing')],
+      ['a directory', dir],
+      ['unreadable', unreadable],
+    ].flatMap(([what, file]) => commands(file!).map((argv) => [what!, argv] as const));
+    // Unreadable needs someone the permissions apply to: root reads anything.
+    const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    test.each(cases)('%s: %j', (_what, argv) => {
+      const r = spawnSync(process.execPath, [path.join(root, 'bin/liveupdate.js'), ...argv], {
+        encoding: 'utf8',
+        ...asNobody,
+        env: { ...process.env, LIVEUPDATE_RUN_DIR: dir, LIVEUPDATE_CACHE_DIR: dir },
+        timeout: 60_000,
+      });
+      expect(`${r.stdout}${r.stderr}`, r.stderr).not.toMatch(/^\s+at /m);
+      if (argv[0] === 'status') {
+        // A report, not a failure: it says what is wrong and exits 3.
+        expect(r.stdout).toMatch(/live update: {2}not possible: .*(does not exist|is not a character device|without)/);
+        expect(r.status).toBe(3);
+        return;
+      }
+      expect(r.stderr.split('\n').filter((l) => l && !/warning:/.test(l)), r.stderr).toHaveLength(1);
+      expect(r.stderr).toMatch(new RegExp(`^liveupdate ${argv[0]}: `, 'm'));
+      expect([1, 2, 3]).toContain(r.status);
+    });
   });
 
   test('an expected failure prints one line and no stack trace', () => {
@@ -78,7 +158,7 @@ describe('help and usage', () => {
 
 describe('status', () => {
   test('reports the device, its holder and the boot parameters as JSON', async () => {
-    const device = path.join(tree({ dev: '' }), 'dev');
+    const device = '/dev/null'; // a character device standing in for /dev/liveupdate
     const proc = tree({ cmdline: 'console=ttyS0 liveupdate=on kho=on\n', '123/comm': 'luod\n' }, { '123/fd/4': device });
     const t = fakeIo({ procRoot: proc });
     expect(await main(['status', '--json', '--device', device], t.io)).toBe(0);
@@ -116,6 +196,13 @@ describe('sessions', () => {
     const text = fakeIo({ procRoot: proc });
     await main(['sessions'], text.io);
     expect(text.out()).toMatch(/^\s+10  vmm\s+fd 7\s+vm-ram$/m);
+  });
+
+  test('as a user other than root it says it sees only that user\'s processes (on stderr: --json stays clean)', async () => {
+    const t = fakeIo({ procRoot: tree({}), uid: 1000 });
+    expect(await main(['sessions', '--json'], t.io)).toBe(0);
+    expect(JSON.parse(t.out())).toEqual([]);
+    expect(t.err()).toMatch(/as uid 1000 this shows only your own processes' sessions; run it as root/);
   });
 
   test('says so when nobody holds a session', async () => {
