@@ -13,4 +13,5 @@ export { type Token, type FdLike, SESSION_NAME_MAX_BYTES } from './validate';
 export { findHolders, type FileHolder } from './holder';
 export { FdSocket, FdServer, type FdMessage, type FdSocketOptions, type FdServerOptions, type PeerCredentials } from './unix-socket';
 export type { Binding } from './binding';
+export type { WaitOptions } from './wait';
 export { LiveUpdateBroker, LiveUpdateClient, BrokerError, DEFAULT_BROKER_SOCKET, kernelSessionName, type BrokerOptions, type SessionInfo } from './broker/index';

@@ -8,6 +8,7 @@ import { type Binding, defaultBinding } from './binding';
 import { callSync, closedError, invalidArgType, invalidArgValue, invalidState, outOfRange } from './errors';
 import { OwnedFd, type OwnedFdOptions, adoptFd, adoptableFd, duplicateFd } from './owned-fd';
 import { type FdLike, fdOf, validateOptions, validateString } from './validate';
+import { type WaitOptions, validateWait, waitFor } from './wait';
 
 /** One message: a payload and the fds that came with it, now owned by the receiver. */
 export interface FdMessage {
@@ -228,15 +229,32 @@ export class FdSocket extends EventEmitter implements Disposable {
     }).finally(release);
   }
 
-  /** The next message. Rejects when the socket closes or the peer hangs up first. */
-  receive(): Promise<FdMessage> {
+  /**
+   * The next message. Rejects when the socket closes or the peer hangs up
+   * first, or when `options.signal` aborts (`ABORT_ERR`) or
+   * `options.timeoutMs` passes (`ETIMEDOUT`); a message that comes after
+   * that waits for the next receive.
+   */
+  receive(options: WaitOptions = {}): Promise<FdMessage> {
     if (this.#owned.closed) return Promise.reject(closedError('fd socket', 'ERR_CLOSED'));
+    let wait: WaitOptions;
+    try {
+      wait = validateWait(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const ready = this.#ready.shift();
     if (ready) return Promise.resolve(ready);
     if (this.#ended) return Promise.reject(endError());
-    return new Promise((resolve, reject) => {
-      this.#waiters.push({ resolve, reject });
+    return waitFor('FdSocket.receive', wait, (resolve, reject) => {
+      const waiter = { resolve, reject };
+      this.#waiters.push(waiter);
       this.#updatePolling();
+      return () => {
+        const at = this.#waiters.indexOf(waiter);
+        if (at >= 0) this.#waiters.splice(at, 1);
+        this.#updatePolling();
+      };
     });
   }
 

@@ -2,6 +2,7 @@ import type { Binding } from '../binding';
 import type { OwnedFd } from '../owned-fd';
 import { Session } from '../session';
 import { FdSocket } from '../unix-socket';
+import { type WaitOptions, validateWait, waitFor } from '../wait';
 import { DEFAULT_BROKER_SOCKET } from './daemon';
 import { MAX_MESSAGE, type Peer, type Reply, type SessionInfo, encode } from './protocol';
 
@@ -67,9 +68,15 @@ export class LiveUpdateClient implements Disposable {
     return new LiveUpdateClient(socket, options.binding);
   }
 
-  /** Creates an outgoing session under `name` (your namespace); preserve your files in it. */
-  async createSession(name: string): Promise<Session> {
-    const { fds } = await this.#request({ op: 'create', name });
+  /**
+   * Creates an outgoing session under `name` (your namespace); preserve your files in it.
+   *
+   * Every request takes `options.signal` and `options.timeoutMs`: they end
+   * the wait (`ABORT_ERR`, `ETIMEDOUT`), not the request, which the broker
+   * may still carry out; a session it made is yours to retrieve or release.
+   */
+  async createSession(name: string, options?: WaitOptions): Promise<Session> {
+    const { fds } = await this.#request({ op: 'create', name }, [], options);
     return new Session(fds[0]!, { direction: 'outgoing', binding: this.#binding });
   }
 
@@ -80,8 +87,8 @@ export class LiveUpdateClient implements Disposable {
    * it has the fd, so a client that dies on the way loses nothing (the
    * session can be retrieved again).
    */
-  async retrieveSession(name: string): Promise<Session> {
-    const { reply, fds } = await this.#request({ op: 'retrieve', name });
+  async retrieveSession(name: string, options?: WaitOptions): Promise<Session> {
+    const { reply, fds } = await this.#request({ op: 'retrieve', name }, [], options);
     const state = reply.ok ? reply.session?.state : undefined;
     if (state === 'outgoing') return new Session(fds[0]!, { direction: 'outgoing', binding: this.#binding });
     let session: Session;
@@ -98,10 +105,10 @@ export class LiveUpdateClient implements Disposable {
   }
 
   /** Your sessions the broker knows (asked for page by page; a long list does not fit one message). */
-  async listSessions(): Promise<SessionInfo[]> {
+  async listSessions(options?: WaitOptions): Promise<SessionInfo[]> {
     const all: SessionInfo[] = [];
     for (let offset: number | undefined = 0; offset !== undefined; ) {
-      const { reply } = await this.#request({ op: 'list', offset });
+      const { reply } = await this.#request({ op: 'list', offset }, [], options);
       if (!reply.ok) break;
       all.push(...(reply.sessions ?? []));
       offset = reply.next !== undefined && reply.next > offset ? reply.next : undefined;
@@ -110,13 +117,13 @@ export class LiveUpdateClient implements Disposable {
   }
 
   /** Tells the broker to let go of your outgoing session `name` (its files are unpreserved unless you hold it). */
-  async releaseSession(name: string): Promise<void> {
-    await this.#request({ op: 'release', name });
+  async releaseSession(name: string, options?: WaitOptions): Promise<void> {
+    await this.#request({ op: 'release', name }, [], options);
   }
 
   /** Hands a session you hold back to a restarted broker, so it is kept and recorded again. */
-  async adoptSession(name: string, session: Session): Promise<void> {
-    await this.#request({ op: 'adopt', name }, [session]);
+  async adoptSession(name: string, session: Session, options?: WaitOptions): Promise<void> {
+    await this.#request({ op: 'adopt', name }, [session], options);
   }
 
   /**
@@ -131,9 +138,14 @@ export class LiveUpdateClient implements Disposable {
     this.#onPrepare = handler;
   }
 
-  /** Root only: run the barrier and live-update into `kernel`. Rejects with EBUSY naming who is not ready, unless `force`. */
-  async requestKexec(options: { kernel: string; cmdline?: string; force?: boolean; timeoutMs?: number }): Promise<void> {
-    await this.#request({ op: 'kexec', ...options });
+  /**
+   * Root only: run the barrier and live-update into `kernel`. Rejects with
+   * EBUSY naming who is not ready, unless `force`. `timeoutMs` is how long
+   * the broker waits for its clients; `signal` ends this call's own wait.
+   */
+  async requestKexec(options: { kernel: string; cmdline?: string; force?: boolean; timeoutMs?: number; signal?: AbortSignal }): Promise<void> {
+    const { signal, ...request } = options;
+    await this.#request({ op: 'kexec', ...request }, [], { signal });
   }
 
   close(): void {
@@ -145,10 +157,19 @@ export class LiveUpdateClient implements Disposable {
     this.close();
   }
 
-  #request(body: Record<string, unknown>, fds: Array<{ fd: number }> = []) {
+  #request(body: Record<string, unknown>, fds: Array<{ fd: number }> = [], options: WaitOptions = {}) {
+    let wait: WaitOptions;
+    try {
+      wait = validateWait(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const id = this.#nextId++;
-    return new Promise<{ reply: Reply; fds: OwnedFd[] }>((resolve, reject) => {
-      if (this.#gone) return reject(this.#gone);
+    return waitFor<{ reply: Reply; fds: OwnedFd[] }>(`broker request ${JSON.stringify(body.op)}`, wait, (resolve, reject) => {
+      if (this.#gone) {
+        reject(this.#gone);
+        return () => {};
+      }
       this.#pending.set(id, { resolve, reject });
       this.#socket.send(encode({ id, ...body } as never), fds).catch((err) => {
         // A broker that hung up may have said why first (a refusal still to
@@ -157,6 +178,8 @@ export class LiveUpdateClient implements Disposable {
         this.#pending.delete(id);
         reject(this.#gone ?? err);
       });
+      // A reply that comes later finds no request and has its fds closed.
+      return () => this.#pending.delete(id);
     }).then(({ reply, fds: got }) => {
       if (!reply.ok) {
         for (const f of got) f.close();

@@ -7,6 +7,7 @@
 import { type Binding, defaultBinding } from '../binding';
 import { callSync, codedError, invalidArgType, outOfRange } from '../errors';
 import { OwnedFd } from '../owned-fd';
+import { validateWait } from '../wait';
 import { type NotifyOptions, notify, notifyTarget } from './notify';
 
 /** How long {@link notifyBarrier} waits by default (sd_notify_barrier's own default is 5 s). */
@@ -15,6 +16,8 @@ export const DEFAULT_BARRIER_TIMEOUT_MS = 5000;
 export interface NotifyBarrierOptions extends Omit<NotifyOptions, 'fds'> {
   /** How long to wait for the manager; {@link DEFAULT_BARRIER_TIMEOUT_MS} by default. */
   timeoutMs?: number;
+  /** Stops the wait when aborted (`ABORT_ERR`); the manager still handles the barrier. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -27,7 +30,8 @@ export interface NotifyBarrierOptions extends Omit<NotifyOptions, 'fds'> {
  */
 export async function notifyBarrier(options: NotifyBarrierOptions = {}): Promise<boolean> {
   if (typeof options !== 'object' || options === null) throw invalidArgType('options', 'of type object', options);
-  const { timeoutMs = DEFAULT_BARRIER_TIMEOUT_MS, ...notifyOptions } = options;
+  const { timeoutMs = DEFAULT_BARRIER_TIMEOUT_MS, signal, ...notifyOptions } = options;
+  validateWait({ signal });
   if (typeof timeoutMs !== 'number') throw invalidArgType('options.timeoutMs', 'of type number', timeoutMs);
   if (!(timeoutMs >= 0 && timeoutMs <= 0x7fffffff)) throw outOfRange('options.timeoutMs', '>= 0 and <= 2147483647', timeoutMs);
   const binding = notifyOptions.binding ?? defaultBinding();
@@ -43,24 +47,32 @@ export async function notifyBarrier(options: NotifyBarrierOptions = {}): Promise
       // Ours must go too: the hangup comes only once no write end is left.
       write.close();
     }
-    await hangup(read.fd, timeoutMs, binding);
+    await hangup(read.fd, timeoutMs, binding, signal);
   } finally {
     read.close();
   }
   return true;
 }
 
-function hangup(fd: number, timeoutMs: number, binding: Binding): Promise<void> {
+function hangup(fd: number, timeoutMs: number, binding: Binding, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
+    const stop = () => {
+      clearTimeout(timer);
+      poller.close();
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const onAbort = () => {
+      stop();
+      reject(Object.assign(codedError('notifyBarrier was aborted', 'ABORT_ERR', { cause: signal!.reason, operation: 'BARRIER' }), { name: 'AbortError' }));
+    };
     // Nothing writes into the pipe, so any readiness of the read end is
     // the hangup (EOF).
     const poller = new binding.unix.Poller(fd, () => {
-      clearTimeout(timer);
-      poller.close();
+      stop();
       resolve();
     });
     const timer = setTimeout(() => {
-      poller.close();
+      stop();
       reject(
         codedError(
           `the service manager did not answer BARRIER=1 within ${timeoutMs} ms (messages sent before it may not have been processed)`,
@@ -69,6 +81,8 @@ function hangup(fd: number, timeoutMs: number, binding: Binding): Promise<void> 
         ),
       );
     }, timeoutMs);
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
     poller.start(true, false);
   });
 }
