@@ -36,14 +36,14 @@ export class Memfd extends OwnedFd {
   static createSync(name: string, options: MemfdCreateOptions = {}): Memfd {
     const { flags, size, binding } = memfdArgs(name, options);
     const fd = callSync('MEMFD_CREATE', {}, () => binding.memfdCreateSync(name, flags));
-    return Memfd.#sized(fd, size, binding);
+    return Memfd.#sized(fd, size, binding, name);
   }
 
   /** Promise form of {@link Memfd.createSync}. */
   static async create(name: string, options: MemfdCreateOptions = {}): Promise<Memfd> {
     const { flags, size, binding } = memfdArgs(name, options);
     const fd = await callAsync('MEMFD_CREATE', {}, () => binding.memfdCreate(name, flags));
-    return Memfd.#sized(fd, size, binding);
+    return Memfd.#sized(fd, size, binding, name);
   }
 
   /**
@@ -58,7 +58,7 @@ export class Memfd extends OwnedFd {
     const binding = validateOptions(options).binding ?? (file instanceof OwnedFd ? (file as Memfd).binding : defaultBinding());
     if (!isMemfd(fd, binding)) throw invalidArgValue('file', file, `is not a memfd (fd ${fd})`);
     adoptFd(file as number | OwnedFd);
-    return new Memfd(fd, { binding }, { label: `memfd ${fd}` });
+    return new Memfd(fd, { binding }, { label: memfdLabel(fd, nameOf(fd)) });
   }
 
   /** Adds seals (F_ADD_SEALS). Seals can only be added, never removed. */
@@ -86,8 +86,8 @@ export class Memfd extends OwnedFd {
     return sealNames(bits, this.binding);
   }
 
-  static #sized(fd: number, size: number, binding: Binding): Memfd {
-    const memfd = new Memfd(fd, { binding }, { label: `memfd ${fd}` });
+  static #sized(fd: number, size: number, binding: Binding, name: string): Memfd {
+    const memfd = new Memfd(fd, { binding }, { label: memfdLabel(fd, name) });
     if (size > 0) {
       try {
         fs.ftruncateSync(fd, size);
@@ -138,5 +138,17 @@ function isMemfd(fd: number, binding: Binding): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+// Errors and the unclosed-memfd warning name the memfd as its creator did.
+const memfdLabel = (fd: number, name: string | undefined) => (name === undefined ? `memfd ${fd}` : `memfd ${JSON.stringify(name)}`);
+
+/** The name a memfd was created with, from its /proc link ("/memfd:NAME (deleted)"). */
+function nameOf(fd: number): string | undefined {
+  try {
+    return /^\/memfd:(.*?)(?: \(deleted\))?$/.exec(fs.readlinkSync(`/proc/self/fd/${fd}`))?.[1];
+  } catch {
+    return undefined;
   }
 }

@@ -17,7 +17,7 @@ describe('OwnedFd', () => {
     m.close();
     m.close();
     expect(m.closed).toBe(true);
-    expect(() => m.fd).toThrow(expect.objectContaining({ code: 'ERR_CLOSED', message: expect.stringMatching(/^memfd \d+ is closed$/) }));
+    expect(() => m.fd).toThrow(expect.objectContaining({ code: 'ERR_CLOSED', message: 'memfd "x" is closed' }));
   });
 
   test('a second close() never closes a recycled fd number', () => {
@@ -170,7 +170,7 @@ describe('garbage collection', () => {
     const out = execFileSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     const warning = JSON.parse(out.trim().split('\n')[0]!);
     expect(warning).toMatchObject({ name: 'LiveUpdateWarning', code: 'LIVEUPDATE_UNCLOSED', stillOpen: true });
-    expect(warning.message).toMatch(/^memfd \d+ \(fd \d+\) was garbage-collected without close\(\); the fd stays open/);
+    expect(warning.message).toMatch(/^memfd "dropped" \(fd \d+\) was garbage-collected without close\(\); the fd stays open/);
     expect(warning.detail).toMatch(/created at dropIt/);
   });
 });
