@@ -5,7 +5,7 @@
 // binary on musl or a musl one on glibc.
 //
 // glibc targets link against glibc 2.28 (RHEL 8, Debian 10), so that is
-// their floor. The four builds take about 12 minutes the first time on 2
+// their floor. The four builds take about 13 minutes the first time on 2
 // cores (zig compiles libc++ once per target) and are cached under
 // ~/.cache/liveupdate/prebuilds/, keyed by a hash of everything that goes
 // into them (native/, binding.gyp, the N-API headers, node-addon-api, zig,

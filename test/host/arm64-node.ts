@@ -1,7 +1,7 @@
 // An arm64 Node to run the arm64 prebuilds under qemu-user: Debian's own
 // `nodejs` for arm64 with the libraries it needs, extracted (not installed)
 // by mmdebstrap into a sysroot and run as `qemu-aarch64 -L SYSROOT node`.
-// Built once (about 15 s plus the download) and cached in
+// Built once (about 25 s with the download) and cached in
 // ~/.cache/liveupdate/arm64-node/, keyed by the versions of every package
 // in it, so a new nodejs or libc6 in Debian makes a new sysroot.
 import { execFile as execFileCb, spawn, spawnSync } from 'node:child_process';

@@ -18,7 +18,7 @@ beforeAll(() => {
   fs.mkdirSync(app);
   fs.writeFileSync(path.join(app, 'package.json'), '{"name":"app","private":true}');
   run('npm', ['install', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund', path.join(work, tarball)], app);
-}, 30 * 60_000); // the four cross-built prebuilds: cached by source hash, about 12 minutes cold
+}, 30 * 60_000); // the four cross-built prebuilds: cached by source hash, about 13 minutes cold
 
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
