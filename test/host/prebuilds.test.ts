@@ -34,7 +34,7 @@ const readelf = (...args: string[]) => execFileSync('readelf', ['-W', ...args], 
 const forced = () => ({ ...process.env, LIVEUPDATE_PREBUILD: entry, PREBUILDS_ONLY: '1' });
 
 beforeAll(() => {
-  // Cached by source hash; cold, the four builds take about 12 minutes on 2 cores.
+  // Cached by source hash; cold, the four builds take about 13 minutes on 2 cores.
   const out = execFileSync(process.execPath, [path.join(root, 'scripts/prebuild.mjs'), '--no-install'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   entry = out.trim().split('\n').pop()!;
 }, 30 * 60_000);
