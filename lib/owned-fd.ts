@@ -62,6 +62,9 @@ export class OwnedFd implements Disposable {
    * Takes ownership of `fd`: this object will close it.
    * @param fd an open file descriptor the caller gives up
    */
+  constructor(fd: number, options?: OwnedFdOptions);
+  /** @internal Subclasses name themselves in errors and warnings. */
+  constructor(fd: number, options?: OwnedFdOptions, identity?: FdIdentity);
   constructor(fd: number, options: OwnedFdOptions = {}, identity: FdIdentity = {}) {
     this.#fd = validateFd(fd);
     this.binding = validateOptions(options).binding ?? defaultBinding();
@@ -109,7 +112,7 @@ export class OwnedFd implements Disposable {
     this.close();
   }
 
-  /** Runs a Promise call on the fd, keeping the fd open until it settles. */
+  /** @internal Runs a Promise call on the fd, keeping the fd open until it settles. */
   protected async withFd<T>(call: (fd: number) => Promise<T>): Promise<T> {
     const fd = this.fd;
     this.#pending++;

@@ -56,6 +56,9 @@ export class Session extends OwnedFd {
    * the fd turns out not to be a session. Other objects with an `fd` are
    * refused (ERR_INVALID_ARG_TYPE): they still own it.
    */
+  constructor(file: FdLike, options?: SessionOptions);
+  /** @internal LiveUpdate passes what it already knows, sparing the kernel probes. */
+  constructor(file: FdLike, options?: SessionOptions & Partial<KnownSession>);
   constructor(file: FdLike, options: SessionOptions & Partial<KnownSession> = {}) {
     const fd = adoptableFd(file);
     validateOptions(options);
