@@ -1,6 +1,7 @@
-// The published shape: `npm pack`, installed into an empty project with
-// install scripts disabled (so nothing compiles), loads from its prebuild
-// through both `require` and `import`.
+// The published shape: `npm pack` (whose prepack builds the prebuild),
+// installed into an empty project with install scripts disabled (so nothing
+// compiles), loads from its prebuild through both `require` and `import`;
+// arethetypeswrong and publint find nothing wrong with the same tarball.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -10,14 +11,14 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 const root = path.resolve(__dirname, '../..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'liveupdate-pack-'));
 const app = path.join(work, 'app');
+let tarball: string;
 const run = (cmd: string, args: string[], cwd: string) => execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
 beforeAll(() => {
-  run('npm', ['run', 'prebuild'], root);
-  const tarball = run('npm', ['pack', '--silent', '--pack-destination', work], root).trim().split('\n').pop()!;
+  tarball = path.join(work, run('npm', ['pack', '--silent', '--pack-destination', work], root).trim().split('\n').pop()!);
   fs.mkdirSync(app);
   fs.writeFileSync(path.join(app, 'package.json'), '{"name":"app","private":true}');
-  run('npm', ['install', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund', path.join(work, tarball)], app);
+  run('npm', ['install', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund', tarball], app);
 }, 30 * 60_000); // the four cross-built prebuilds: cached by source hash, about 13 minutes cold
 
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
@@ -31,7 +32,27 @@ test('the tarball ships the prebuild, the native sources and the types, not the 
   expect(fs.existsSync(path.join(pkg, 'native/uapi.h'))).toBe(true);
   expect(fs.existsSync(path.join(pkg, 'dist/index.d.ts'))).toBe(true);
   expect(fs.existsSync(path.join(pkg, 'build'))).toBe(false);
+  expect(fs.existsSync(path.join(pkg, 'examples/keep-guest-ram.mjs'))).toBe(true);
 });
+
+// The TypeScript sources are not shipped, so maps pointing at them would be
+// dead weight (and a "go to definition" into nothing).
+test('the tarball has no source maps', () => {
+  const files = fs.readdirSync(path.join(app, 'node_modules/liveupdate'), { recursive: true, encoding: 'utf8' });
+  expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
+});
+
+// Every entry point resolves to types that match its module format, under
+// node10, node16 (from CJS and from ESM) and bundler resolution.
+test('arethetypeswrong finds no problem', () => {
+  const out = run(path.join(root, 'node_modules/.bin/attw'), [tarball, '--format', 'json'], root);
+  expect(JSON.parse(out).analysis.problems).toEqual([]);
+}, 60_000);
+
+test('publint --strict finds nothing', () => {
+  const out = run(path.join(root, 'node_modules/.bin/publint'), ['run', tarball, '--strict'], root);
+  expect(out).toMatch(/All good/);
+}, 60_000);
 
 test('require() loads the prebuild and works', () => {
   const out = run(process.execPath, ['-e', `
