@@ -32,18 +32,32 @@ export interface MemfdCreateOptions extends OwnedFdOptions {
  * size, file position and seals survive a live update.
  */
 export class Memfd extends OwnedFd {
+  // The name given to memfd_create: known when made here, else looked up
+  // in /proc on first use (undefined: not yet; null: the kernel kept none).
+  #name: string | null | undefined;
+
+  /**
+   * The name given to memfd_create(2), as /proc shows it (`memfd:NAME`).
+   * Undefined for a memfd retrieved after a live update: the kernel
+   * recreates it without one.
+   */
+  get name(): string | undefined {
+    if (this.#name === undefined && !this.closed) this.#name = memfdName(this.fd);
+    return this.#name ?? undefined;
+  }
+
   /** Creates a memfd (close-on-exec, sealable unless `allowSealing: false`). */
   static createSync(name: string, options: MemfdCreateOptions = {}): Memfd {
     const { flags, size, binding } = memfdArgs(name, options);
     const fd = callSync('MEMFD_CREATE', {}, () => binding.memfdCreateSync(name, flags));
-    return Memfd.#sized(fd, size, binding, name);
+    return Memfd.#sized(fd, name, size, binding);
   }
 
   /** Promise form of {@link Memfd.createSync}. */
   static async create(name: string, options: MemfdCreateOptions = {}): Promise<Memfd> {
     const { flags, size, binding } = memfdArgs(name, options);
     const fd = await callAsync('MEMFD_CREATE', {}, () => binding.memfdCreate(name, flags));
-    return Memfd.#sized(fd, size, binding, name);
+    return Memfd.#sized(fd, name, size, binding);
   }
 
   /**
@@ -57,8 +71,11 @@ export class Memfd extends OwnedFd {
     const fd = adoptableFd(file);
     const binding = validateOptions(options).binding ?? (file instanceof OwnedFd ? (file as Memfd).binding : defaultBinding());
     if (!isMemfd(fd, binding)) throw invalidArgValue('file', file, `is not a memfd (fd ${fd})`);
+    const name = memfdName(fd);
     adoptFd(file as number | OwnedFd);
-    return new Memfd(fd, { binding }, { label: memfdLabel(fd, nameOf(fd)) });
+    const memfd = new Memfd(fd, { binding }, { label: memfdLabel(fd, name) });
+    memfd.#name = name;
+    return memfd;
   }
 
   /** Adds seals (F_ADD_SEALS). Seals can only be added, never removed. */
@@ -86,8 +103,14 @@ export class Memfd extends OwnedFd {
     return sealNames(bits, this.binding);
   }
 
-  static #sized(fd: number, size: number, binding: Binding, name: string): Memfd {
+  /** @internal */
+  protected override inspectFields(): Record<string, unknown> {
+    return { name: this.name, ...super.inspectFields() };
+  }
+
+  static #sized(fd: number, name: string, size: number, binding: Binding): Memfd {
     const memfd = new Memfd(fd, { binding }, { label: memfdLabel(fd, name) });
+    memfd.#name = name;
     if (size > 0) {
       try {
         fs.ftruncateSync(fd, size);
@@ -129,6 +152,23 @@ function sealNames(bits: number, binding: Binding): SealName[] {
   return SEAL_NAMES.filter((name) => (bits & binding.constants[SEAL_FLAGS[name]]) !== 0);
 }
 
+// Warnings and errors name a memfd as its owner knows it.
+function memfdLabel(fd: number, name: string | null): string {
+  return name === null ? `memfd ${fd}` : `memfd ${JSON.stringify(name)}`;
+}
+
+// The kernel names a memfd's file `memfd:NAME`; /proc shows it as
+// `/memfd:NAME (deleted)`. A memfd recreated after a live update is
+// `/ (deleted)`: it has no name. Anything unreadable counts as no name:
+// a name is for people, never worth failing over.
+function memfdName(fd: number): string | null {
+  try {
+    return /^\/memfd:(.*?)(?: \(deleted\))?$/s.exec(fs.readlinkSync(`/proc/self/fd/${fd}`))?.[1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
 // Only shmem files (memfds, and tmpfs files) answer F_GET_SEALS. The name
 // cannot tell: a memfd retrieved after a live update is `/ (deleted)`, not
 // `/memfd:NAME`, because the kernel recreates it without a name.
@@ -138,17 +178,5 @@ function isMemfd(fd: number, binding: Binding): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-// Errors and the unclosed-memfd warning name the memfd as its creator did.
-const memfdLabel = (fd: number, name: string | undefined) => (name === undefined ? `memfd ${fd}` : `memfd ${JSON.stringify(name)}`);
-
-/** The name a memfd was created with, from its /proc link ("/memfd:NAME (deleted)"). */
-function nameOf(fd: number): string | undefined {
-  try {
-    return /^\/memfd:(.*?)(?: \(deleted\))?$/.exec(fs.readlinkSync(`/proc/self/fd/${fd}`))?.[1];
-  } catch {
-    return undefined;
   }
 }

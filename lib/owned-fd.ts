@@ -1,3 +1,4 @@
+import { type InspectOptionsStylized, inspect } from 'node:util';
 import { type Binding, defaultBinding } from './binding';
 import { type ErrorContext, type Operation, callSync, closedError, invalidArgType, invalidState } from './errors';
 import { validateFd, validateOptions } from './validate';
@@ -110,6 +111,22 @@ export class OwnedFd implements Disposable {
 
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  // console.log() would otherwise print the binding: the addon's whole
+  // function table, and none of what a reader wants (which fd, which file,
+  // still open?). The number is left out once closed: it may name another
+  // file by then.
+  [inspect.custom](depth: number, options: InspectOptionsStylized, show: typeof inspect): string {
+    const type = this.constructor.name;
+    if (depth < 0) return options.stylize(`[${type}]`, 'special');
+    const fields = { ...(this.#closed ? {} : { fd: this.#fd }), ...this.inspectFields(), closed: this.#closed };
+    return `${type} ${show(fields, { ...options, depth: options.depth == null ? options.depth : options.depth - 1 })}`;
+  }
+
+  /** @internal What inspection shows besides fd and closed: the public fields a subclass adds (a session's name). */
+  protected inspectFields(): Record<string, unknown> {
+    return Object.fromEntries(Object.entries(this).filter(([key]) => key !== 'binding'));
   }
 
   /** @internal Runs a Promise call on the fd, keeping the fd open until it settles. */
