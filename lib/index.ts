@@ -11,7 +11,7 @@ export { kexec, createKexec, type Kexec, type KexecLoadOptions } from './kexec';
 export { LiveUpdateError, type Operation } from './errors';
 export { type Token, type FdLike, SESSION_NAME_MAX_BYTES } from './validate';
 export { findHolders, type FileHolder } from './holder';
-export { FdSocket, FdServer, type FdMessage, type FdSocketOptions, type FdServerOptions, type PeerCredentials } from './unix-socket';
+export { FdSocket, FdServer, type FdMessage, type FdSocketOptions, type FdServerOptions, type FdSocketEvents, type FdServerEvents, type PeerCredentials } from './unix-socket';
 export type { Binding } from './binding';
 export type { WaitOptions } from './wait';
 export { LiveUpdateBroker, LiveUpdateClient, BrokerError, DEFAULT_BROKER_SOCKET, kernelSessionName, type BrokerOptions, type SessionInfo } from './broker/index';

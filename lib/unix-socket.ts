@@ -30,6 +30,41 @@ export interface FdSocketOptions extends OwnedFdOptions {
   maxPayload?: number;
 }
 
+/**
+ * The events of an {@link FdSocket}, so that `on('message', (m) => …)` is
+ * typed and a misspelt event name is a compile error.
+ */
+export interface FdSocketEvents {
+  /** A message arrived; its fds are now the listener's to close. Emitted only while not paused. */
+  message: [message: FdMessage];
+  /** The peer closed its end; no more messages will come. */
+  end: [];
+  /** A failure no pending {@link FdSocket.receive} was there to take (a bad frame, a too-long payload, a failed sendmsg). */
+  error: [err: Error];
+  /** Every send that was queued has gone to the kernel (or failed). */
+  drain: [];
+  /** {@link FdSocket.close} ran. */
+  close: [];
+  /** Node's own: a listener is being added. */
+  newListener: [event: string | symbol, listener: (...args: any[]) => void];
+  /** Node's own: a listener was removed. */
+  removeListener: [event: string | symbol, listener: (...args: any[]) => void];
+}
+
+/** The events of an {@link FdServer}. */
+export interface FdServerEvents {
+  /** A client connected: its socket, now the listener's to close. */
+  connection: [socket: FdSocket];
+  /** accept() failed (EMFILE…); the server keeps listening. */
+  error: [err: Error];
+  /** {@link FdServer.close} ran. */
+  close: [];
+  /** Node's own: a listener is being added. */
+  newListener: [event: string | symbol, listener: (...args: any[]) => void];
+  /** Node's own: a listener was removed. */
+  removeListener: [event: string | symbol, listener: (...args: any[]) => void];
+}
+
 const DEFAULT_MAX_PAYLOAD = 64 * 1024;
 /**
  * The largest `maxPayload`: 16 MiB. No SEQPACKET message can be larger
@@ -77,7 +112,7 @@ const FRAME_HEADER = 8;
  * Events: `message` (FdMessage), `end` (the peer closed), `error`,
  * `drain` (every queued send went to the kernel).
  */
-export class FdSocket extends EventEmitter implements Disposable {
+export class FdSocket extends EventEmitter<FdSocketEvents> implements Disposable {
   readonly #owned: OwnedFd;
   readonly #unix: Unix;
   readonly #binding: Binding;
@@ -312,7 +347,7 @@ export class FdSocket extends EventEmitter implements Disposable {
   }
 
   #emitReady(): void {
-    while (!this.#paused && this.#ready.length > 0 && this.listenerCount('message') > 0) this.emit('message', this.#ready.shift());
+    while (!this.#paused && this.#ready.length > 0 && this.listenerCount('message') > 0) this.emit('message', this.#ready.shift()!);
     this.#updatePolling();
   }
 
@@ -422,7 +457,7 @@ export class FdSocket extends EventEmitter implements Disposable {
   #fail(err: unknown): void {
     const waiter = this.#waiters.shift();
     if (waiter) waiter.reject(err);
-    else this.emit('error', err);
+    else this.emit('error', err as Error); // callSync and invalidState throw nothing but Errors
   }
 }
 
@@ -450,7 +485,7 @@ export interface FdServerOptions extends FdSocketOptions {
  * A listening UNIX SOCK_SEQPACKET socket at a path. Emits `connection`
  * with an {@link FdSocket} per client; `peerCredentials()` tells who it is.
  */
-export class FdServer extends EventEmitter implements Disposable {
+export class FdServer extends EventEmitter<FdServerEvents> implements Disposable {
   readonly path: string;
   readonly #owned: OwnedFd;
   readonly #unix: Unix;
@@ -588,7 +623,7 @@ export class FdServer extends EventEmitter implements Disposable {
       } catch (err) {
         // Readiness is level-triggered: out of fds, polling again would
         // spin. Pause accepting for a moment instead.
-        this.emit('error', err);
+        this.emit('error', err as Error); // callSync throws nothing but Errors
         this.#poller.stop();
         setTimeout(() => this.#owned.closed || this.#poller.start(true, false), 1000).unref();
         return;
