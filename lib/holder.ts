@@ -60,7 +60,15 @@ function readComm(procRoot: string, pid: string): string {
   }
 }
 
-/** The processes that have `target` open, once each. */
+/**
+ * The processes that have `target` open, once each, by scanning
+ * `/proc/PID/fd`: who holds `/dev/liveupdate` when opening it fails with
+ * EBUSY. Without root only the caller's own processes can be seen, so the
+ * answer may be empty although someone holds it.
+ *
+ * @param target the path as /proc shows it, e.g. `/dev/liveupdate`
+ * @param procRoot where procfs is mounted (tests pass a fake tree)
+ */
 export function findHolders(target: string, procRoot = '/proc'): FileHolder[] {
   const holders = new Map<number, FileHolder>();
   for (const { pid, command } of scanOpenFds((t) => t === target, procRoot)) holders.set(pid, { pid, command });

@@ -109,8 +109,9 @@ const FRAME_HEADER = 8;
  * until then they, and their fds, stay in the kernel, which closes them if
  * the socket is closed unread. Nothing blocks the event loop.
  *
- * Events: `message` (FdMessage), `end` (the peer closed), `error`,
- * `drain` (every queued send went to the kernel).
+ * Events ({@link FdSocketEvents}): `message` (an {@link FdMessage}), `end`
+ * (the peer closed), `error`, `drain` (every queued send went to the
+ * kernel), `close`.
  */
 export class FdSocket extends EventEmitter<FdSocketEvents> implements Disposable {
   readonly #owned: OwnedFd;
@@ -233,6 +234,15 @@ export class FdSocket extends EventEmitter<FdSocketEvents> implements Disposable
    * Sends one message with `fds` attached (they stay open here; the peer
    * gets its own). The payload must not be empty. Resolves once the kernel
    * has taken the message.
+   *
+   * The fds are duplicated at once, so the caller may close its own before
+   * this settles. When the kernel's buffer is full the message waits in a
+   * queue ({@link FdSocket.pendingSends}; `drain` when it empties).
+   * Rejects with the sendmsg error (`EPIPE` once the peer is gone), or
+   * `ERR_CLOSED` if the socket is closed first.
+   *
+   * @param payload at least one byte; a string is sent as UTF-8
+   * @param fds files to pass along (numbers, `{ fd }` objects, OwnedFds)
    */
   send(payload: Buffer | string, fds: readonly FdLike[] = []): Promise<void> {
     const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
@@ -265,10 +275,16 @@ export class FdSocket extends EventEmitter<FdSocketEvents> implements Disposable
   }
 
   /**
-   * The next message. Rejects when the socket closes or the peer hangs up
-   * first, or when `options.signal` aborts (`ABORT_ERR`) or
-   * `options.timeoutMs` passes (`ETIMEDOUT`); a message that comes after
-   * that waits for the next receive.
+   * The next message, with its fds now owned by the caller (close them, or
+   * adopt them with `Memfd.from` or `new Session`). Messages are taken from
+   * the kernel only while a receive() waits (or a `message` listener is
+   * attached), in order.
+   *
+   * Rejects with `ERR_SOCKET_CLOSED` when the peer hangs up first,
+   * `ERR_CLOSED` when this socket is closed, `ERR_MESSAGE_TOO_LARGE` or
+   * `ERR_FDS_TRUNCATED` for a message that broke the limits, `ABORT_ERR`
+   * when `options.signal` aborts and `ETIMEDOUT` when `options.timeoutMs`
+   * passes; a message that comes after those waits for the next receive.
    */
   receive(options: WaitOptions = {}): Promise<FdMessage> {
     if (this.#owned.closed) return Promise.reject(closedError('fd socket', 'ERR_CLOSED'));

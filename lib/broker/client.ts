@@ -6,11 +6,28 @@ import { type WaitOptions, validateWait, waitFor } from '../wait';
 import { DEFAULT_BROKER_SOCKET } from './daemon';
 import { MAX_MESSAGE, type Peer, type Reply, type SessionInfo, encode } from './protocol';
 
-/** A refusal from the broker: `code` says what kind ('ENOENT', 'EACCES', 'EPERM', …). */
+/**
+ * A refusal from the broker, or the end of the connection, as a
+ * {@link LiveUpdateClient} call rejects with it. The message reads
+ * `CODE: why`.
+ *
+ * - `ENOENT`: no session of that name in this client's namespace;
+ * - `EEXIST`: the name is taken;
+ * - `EDQUOT`: this uid has as many sessions as the broker allows;
+ * - `ENOSPC`: the service manager's fd store is full;
+ * - `EINVAL`: a malformed request (e.g. a bad session name);
+ * - `EACCES`: this uid may not use the broker;
+ * - `EPERM`: root only (a live update), or the server is not a broker we trust;
+ * - `EBUSY`: clients were not ready for a live update (see `notReady`), or
+ *   one is already under way;
+ * - `ECONNRESET`: the connection closed before the answer came.
+ */
 export class BrokerError extends Error {
   constructor(
+    /** What kind of refusal: an errno name, as listed above. */
     readonly code: string,
     message: string,
+    /** For `EBUSY` from {@link LiveUpdateClient.requestKexec}: the clients that were not ready, and why. */
     readonly notReady?: Peer[],
   ) {
     super(`${code}: ${message}`);
@@ -139,9 +156,22 @@ export class LiveUpdateClient implements Disposable {
   }
 
   /**
-   * Root only: run the barrier and live-update into `kernel`. Rejects with
-   * EBUSY naming who is not ready, unless `force`. `timeoutMs` is how long
-   * the broker waits for its clients; `signal` ends this call's own wait.
+   * Asks the broker for a live update into `kernel` (root only). The broker
+   * runs the prepare barrier (every client's {@link LiveUpdateClient.onPrepare}),
+   * then loads the kernel, writes its record of who owns which session, and
+   * reboots into it.
+   *
+   * Resolves once the broker has accepted: the reboot follows. Rejects with
+   * a {@link BrokerError}: `EBUSY` when a client was not ready within
+   * `timeoutMs` (its `notReady` names them; pass `force` to go ahead
+   * anyway) or another live update is under way, `EPERM` when not root,
+   * or the kexec_file_load error.
+   *
+   * @param options.kernel the bzImage to boot, a path on the broker's machine
+   * @param options.cmdline its command line; the running kernel's by default
+   * @param options.force go ahead even if a client is not ready
+   * @param options.timeoutMs how long the broker's barrier waits for clients; its `barrierTimeoutMs` (30 s) by default
+   * @param options.signal ends this call's own wait (`ABORT_ERR`); the broker may go ahead regardless
    */
   async requestKexec(options: { kernel: string; cmdline?: string; force?: boolean; timeoutMs?: number; signal?: AbortSignal }): Promise<void> {
     const { signal, ...request } = options;

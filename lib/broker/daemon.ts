@@ -167,8 +167,14 @@ export class LiveUpdateBroker {
   }
 
   /**
-   * Takes over the previous broker's record (after a live update: from the
-   * store's handed-over sessions, else from the device) and listens.
+   * Starts a broker: takes over the previous broker's record (after a live
+   * update: from the store's handed-over sessions, else from the device,
+   * which it opens only for that) and listens on `options.socketPath`
+   * ({@link DEFAULT_BROKER_SOCKET} by default) or on `options.listenFd`.
+   *
+   * Throws, having taken nothing, when the socket cannot be made (e.g.
+   * `EADDRINUSE` for a live broker at the path) or the record cannot be
+   * read; the handed-over sessions and record are closed then.
    */
   static start(options: BrokerOptions = {}): LiveUpdateBroker {
     const handedOver = [...(options.handedOver ?? [])];

@@ -7,7 +7,7 @@
 export { ensureKernel, cacheRoot, CONFIG_FRAGMENT, type BuiltKernel, type KernelOptions } from './kernel';
 export { ensureHostPackages, HOST_PACKAGES } from './host-packages';
 export { buildKernelSelftests, type KernelSelftests } from './kernel-selftests';
-export { runVm, nextStageCmdline, STAGE_PARAM, type VmRunOptions, type VmRunResult } from './qemu';
+export { runVm, nextStageCmdline, defaultCpus, STAGE_PARAM, type VmRunOptions, type VmRunResult } from './qemu';
 export { debianMirror, readAptSources, parseAptSources, hostCodename, type AptSource, type AptSourcesFile } from './apt-mirror';
 export { ensureRootfs, ROOTFS_PACKAGES, type Rootfs, type RootfsOptions } from './rootfs';
 export { makeImage, type ImageFile } from './disk-image';
