@@ -2,7 +2,7 @@
 // installed into an empty project with install scripts disabled (so nothing
 // compiles), loads from its prebuild through both `require` and `import`;
 // arethetypeswrong and publint find nothing wrong with the same tarball.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -83,3 +83,35 @@ test('import works too and shares the classes with require()', () => {
   `], app);
   expect(JSON.parse(out)).toEqual([true, 'function', 'function', 'function', 'function', true]);
 });
+
+// What a TypeScript user of the installed tarball compiles: every runtime
+// export of every entry point, through `import` (ESM) and `require` (CJS),
+// with nodenext resolution, and `using` / `await using` on the owners.
+test('a TypeScript consumer type-checks every export, ESM and CJS', () => {
+  const specifiers = ['liveupdate', 'liveupdate/vm', 'liveupdate/systemd', 'liveupdate/selftest'];
+  const keys = JSON.parse(run(process.execPath, ['-e', `
+    console.log(JSON.stringify(${JSON.stringify(specifiers)}.map((s) => Object.keys(require(s)).filter((k) => k !== '__esModule'))));
+  `], app)) as string[][];
+  const uses = (ns: string, i: number) => keys[i]!.map((k) => `void ${ns}.${k};`).join('\n');
+  fs.writeFileSync(path.join(app, 'check.mts'), [
+    ...specifiers.map((s, i) => `import * as ns${i} from '${s}';`),
+    `import lu, { Memfd, FdSocket, type FdMessage } from 'liveupdate';`,
+    ...specifiers.map((_, i) => uses(`ns${i}`, i)),
+    `void lu.Memfd.createSync;`,
+    `{ using memfd = Memfd.createSync('typed'); const n: string | undefined = memfd.name; void n; }`,
+    `async function pair(): Promise<FdMessage> { await using socket = FdSocket.pair()[0]; return socket.receive(); }`,
+    `void pair;`,
+  ].join('\n'));
+  fs.writeFileSync(path.join(app, 'check.cts'), [
+    ...specifiers.map((s, i) => `import ns${i} = require('${s}');`),
+    ...specifiers.map((_, i) => uses(`ns${i}`, i)),
+    `{ using memfd = ns0.Memfd.createSync('typed'); void memfd.fd; }`,
+  ].join('\n'));
+  const tsc = spawnSync(path.join(root, 'node_modules/.bin/tsc'), [
+    '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022',
+    '--lib', 'es2023,esnext.disposable', '--types', 'node', '--typeRoots', path.join(root, 'node_modules/@types'),
+    'check.mts', 'check.cts',
+  ], { cwd: app, encoding: 'utf8' });
+  expect(tsc.stdout + tsc.stderr).toBe(''); // tsc's errors, if any, in the test's failure
+  expect(tsc.status).toBe(0);
+}, 60_000);
