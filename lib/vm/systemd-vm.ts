@@ -11,7 +11,7 @@ import { type VmRunResult, machineArgs, qemuOpt, runQemu } from './qemu';
 export const GUEST_HOST_ROOT = '/host';
 /** Where the guest sees {@link SystemdVmOptions.outDir} (writable). */
 export const GUEST_OUT = '/vmout';
-/** The host's node, as the guest runs it (see {@link hostNodeFiles}). */
+/** The host's node, as the guest runs it (see {@link baseFiles}). */
 export const GUEST_NODE = '/usr/local/bin/node';
 
 /** `p` on the host, as the guest sees it. */
