@@ -1,7 +1,8 @@
-// The published shape: `npm pack` (whose prepack builds the prebuild),
-// installed into an empty project with install scripts disabled (so nothing
-// compiles), loads from its prebuild through both `require` and `import`;
-// arethetypeswrong and publint find nothing wrong with the same tarball.
+// The published shape: `npm pack` of a clean clone of this checkout's HEAD
+// (whose prepack builds the prebuilds), installed into an empty project with
+// install scripts disabled and no compiler on PATH (so nothing can compile),
+// loads from its prebuild through both `require` and `import`, and its CLI
+// runs; arethetypeswrong and publint find nothing wrong with the tarball.
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -12,14 +13,36 @@ const root = path.resolve(__dirname, '../..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'liveupdate-pack-'));
 const app = path.join(work, 'app');
 let tarball: string;
-const run = (cmd: string, args: string[], cwd: string) => execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+// A PATH with node, npm and a shell (npx runs bins through sh) and nothing
+// else: no gcc, g++, cc, make, python.
+const bare = path.join(work, 'bin');
+fs.mkdirSync(bare);
+for (const tool of ['node', 'npm', 'npx']) fs.symlinkSync(tool === 'node' ? process.execPath : path.join(path.dirname(process.execPath), tool), path.join(bare, tool));
+fs.symlinkSync('/bin/sh', path.join(bare, 'sh'));
+const run = (cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env) =>
+  execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env });
+const inApp = (cmd: string, args: string[]) => run(cmd, args, app, { ...process.env, PATH: bare });
 
 beforeAll(() => {
-  tarball = path.join(work, run('npm', ['pack', '--silent', '--pack-destination', work], root).trim().split('\n').pop()!);
+  const clone = path.join(work, 'clone');
+  run('git', ['clone', '--quiet', '--no-hardlinks', root, clone], work);
+  // Dev dependencies for prepack and prepare; the addon itself comes from the prebuilds.
+  run('npm', ['ci', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'], clone);
+  tarball = path.join(work, run('npm', ['pack', '--silent', '--pack-destination', work], clone).trim().split('\n').pop()!);
   fs.mkdirSync(app);
   fs.writeFileSync(path.join(app, 'package.json'), '{"name":"app","private":true}');
-  run('npm', ['install', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund', tarball], app);
+  inApp('npm', ['install', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund', tarball]);
 }, 30 * 60_000); // the four cross-built prebuilds: cached by source hash, about 13 minutes cold
+
+test('the installed CLI runs from the prebuild: --version, status --json', () => {
+  const version = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version;
+  expect(inApp('npx', ['--no-install', 'liveupdate', '--version']).trim()).toBe(version);
+  // No LUO device on a development machine: status says so and exits 3, as JSON.
+  const r = spawnSync(path.join(bare, 'npx'), ['--no-install', 'liveupdate', 'status', '--json'], { cwd: app, encoding: 'utf8', env: { ...process.env, PATH: bare } });
+  expect(JSON.parse(r.stdout)).toMatchObject({ kernel: expect.any(String), device: { path: '/dev/liveupdate' } });
+  expect(r.stderr).toBe('');
+  expect([0, 3]).toContain(r.status);
+});
 
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
