@@ -53,14 +53,15 @@ inline std::string ErrnoName(int err) {
   if (err == EOPNOTSUPP) return "EOPNOTSUPP";
   char name[64];
   uv_err_name_r(-err, name, sizeof name);
-  return name[0] == 'E' ? std::string(name) : "E" + std::to_string(err);
+  // libuv lacks some (ENOEXEC, EKEYREJECTED): lib/errors.ts names those from os.constants.
+  return name[0] == 'E' ? std::string(name) : std::string();
 }
 
 inline Napi::Error SystemError(Napi::Env env, int err, const char* syscall, const std::string& operation = "") {
   std::string name = ErrnoName(err);
-  Napi::Error error = Napi::Error::New(env, name + ": " + strerror(err) + ", " + syscall);
+  Napi::Error error = Napi::Error::New(env, (name.empty() ? "errno " + std::to_string(err) : name) + ": " + strerror(err) + ", " + syscall);
   error.Set("errno", Napi::Number::New(env, -err));
-  error.Set("code", Napi::String::New(env, name));
+  if (!name.empty()) error.Set("code", Napi::String::New(env, name));
   error.Set("syscall", Napi::String::New(env, syscall));
   error.Set("description", Napi::String::New(env, strerror(err)));
   if (!operation.empty()) error.Set("operation", Napi::String::New(env, operation));
