@@ -11,6 +11,7 @@ import { LiveUpdate, LiveUpdateError, Memfd, Session, kexec, type SealName, type
 import { main as cli } from '../../dist/cli/main.js';
 import type { Io } from '../../dist/cli/io.js';
 import * as faults from './faults.mjs';
+import { fuzzRealDevice } from './fuzz.mjs';
 import { createSuite } from './harness.mjs';
 
 /** What the cases of one stage share; `kept` sessions stay open through the kexec. */
@@ -48,6 +49,9 @@ function pattern(size: number, seed: number): Buffer {
   for (let off = 0; off < size; off += block.length) block.copy(buf, off);
   return buf;
 }
+
+/** Sequences of 10 to 40 actions: about 1 400 calls in about 40 s under emulation. */
+export const FUZZ_RUNS = 120;
 
 const sha = (buf: Buffer) => createHash('sha256').update(buf).digest('hex');
 
@@ -315,9 +319,9 @@ stage1('kexec: loading a file that is not a kernel is refused', () => {
   assert.equal(err.syscall, 'kexec_file_load');
 });
 
-// Faults (test/guest/faults.mts): before the sessions below are kept, and
-// long before the stage loads the kernel it kexecs into
-// (kexecWithNothingLoaded unloads whatever is loaded).
+// Faults (test/guest/faults.mts) and the fuzz (test/guest/fuzz.mts): before
+// the sessions below are kept, and long before the stage loads the kernel
+// it kexecs into (kexecWithNothingLoaded unloads whatever is loaded).
 
 stage1('fault: kexec with nothing loaded is EINVAL naming REBOOT_KEXEC, sync and Promise forms; the process and the machine carry on', faults.kexecWithNothingLoaded);
 
@@ -328,6 +332,10 @@ stage1('fault: unknown seal names are refused before fcntl (ERR_INVALID_ARG_VALU
 stage1('fault: RLIMIT_NOFILE exhausted mid-way: EMFILE naming each operation, no fd leaked, nothing half-made in the kernel', faults.fdLimitExhausted);
 
 stage1('fault: the session holder killed with SIGKILL: the device is free again and a new holder creates the same session', faults.sessionHolderKilled);
+
+stage1(`fuzz: ${FUZZ_RUNS} random call sequences on the real device: documented codes only, fds back to baseline, canary intact, no session left behind`, () =>
+  fuzzRealDevice(FUZZ_RUNS),
+);
 
 // The sessions below are kept open through the kexec (ctx.kept).
 
