@@ -11,7 +11,6 @@ import { LiveUpdate, LiveUpdateError, Memfd, Session, kexec, type SealName, type
 import { main as cli } from '../../dist/cli/main.js';
 import type { Io } from '../../dist/cli/io.js';
 import * as faults from './faults.mjs';
-import { fuzzRealDevice } from './fuzz.mjs';
 import { createSuite } from './harness.mjs';
 
 /** What the cases of one stage share; `kept` sessions stay open through the kexec. */
@@ -333,8 +332,10 @@ stage1('fault: RLIMIT_NOFILE exhausted mid-way: EMFILE naming each operation, no
 
 stage1('fault: the session holder killed with SIGKILL: the device is free again and a new holder creates the same session', faults.sessionHolderKilled);
 
-stage1(`fuzz: ${FUZZ_RUNS} random call sequences on the real device: documented codes only, fds back to baseline, canary intact, no session left behind`, () =>
-  fuzzRealDevice(FUZZ_RUNS),
+// Imported here, not at the top: loading fast-check over 9p under emulation
+// takes seconds, and stage 2 (which imports this file too) has no use for it.
+stage1(`fuzz: ${FUZZ_RUNS} random call sequences on the real device: documented codes only, fds back to baseline, canary intact, no session left behind`, async () =>
+  (await import('./fuzz.mjs')).fuzzRealDevice(FUZZ_RUNS),
 );
 
 // The sessions below are kept open through the kexec (ctx.kept).
