@@ -65,15 +65,30 @@ interface Running {
   child: ChildProcess;
   events: Array<Record<string, unknown>>;
   next(event: string): Promise<Record<string, unknown>>;
+  /** The n-th `event` (1-based), once it has come. */
+  nth(event: string, n: number): Promise<Record<string, unknown>>;
 }
 
 function client(uid: number, ...args: string[]): Running {
-  const child = spawn(process.execPath, [path.join(app, 'build-test/guest/broker-client.mjs'), SOCKET, ...args], {
-    uid,
-    gid: CLIENTS_GID,
-    cwd: app,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  return watch(
+    spawn(process.execPath, [path.join(app, 'build-test/guest/broker-client.mjs'), SOCKET, ...args], {
+      uid,
+      gid: CLIENTS_GID,
+      cwd: app,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
+    args.join(' '),
+  );
+}
+
+/** A broker in its own process (test/guest/broker-process.mts), to be killed with SIGKILL. */
+function brokerProcess(): Running {
+  const script = path.join(root, 'build-test/guest/broker-process.mjs');
+  return watch(spawn(process.execPath, [script, SOCKET, String(CLIENTS_GID), ALLOWED.join(',')], { stdio: ['ignore', 'pipe', 'inherit'] }), 'broker process');
+}
+
+/** Collects a child's JSON lines (one event each) and lets us wait for them. */
+function watch(child: ChildProcess, what: string): Running {
   const events: Array<Record<string, unknown>> = [];
   const waiters: Array<{ event: string; resolve: (e: Record<string, unknown>) => void }> = [];
   let buffer = '';
@@ -94,7 +109,17 @@ function client(uid: number, ...args: string[]): Running {
         const seen = events.find((e) => e.event === event);
         if (seen) return resolve(seen);
         waiters.push({ event, resolve });
-        child.once('exit', (code) => setTimeout(() => reject(new Error(`client ${args.join(' ')} exited (${code}) before ${event}`)), 100));
+        child.once('exit', (code) => setTimeout(() => reject(new Error(`${what} exited (${code}) before ${event}`)), 100));
+      }),
+    nth: (event, n) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          const seen = events.filter((e) => e.event === event);
+          if (seen.length >= n) resolve(seen[n - 1]!);
+        };
+        check();
+        waiters.push({ event, resolve: check });
+        child.once('exit', (code) => setTimeout(() => reject(new Error(`${what} exited (${code}) before ${event} #${n}`)), 100));
       }),
   };
 }
@@ -118,6 +143,35 @@ if (stage === 1) {
   broker.close();
   broker = LiveUpdateBroker.start(brokerOptions);
   record('broker restarted; clients re-adopt', { a: await a.next('adopted'), b: await b.next('adopted'), sessions: broker.sessions() });
+
+  // The broker killed with SIGKILL between its barrier and the reboot, then
+  // restarted: it runs in a process of its own for this, and its reboot
+  // hook holds the reboot back until the kill.
+  broker.close();
+  const doomedBroker = brokerProcess();
+  await doomedBroker.next('listening');
+  await Promise.all([a.nth('adopted', 2), b.nth('adopted', 2)]);
+  const brokerExit = new Promise<NodeJS.Signals | null>((resolve) => doomedBroker.child.once('exit', (_code, signal) => resolve(signal)));
+  {
+    using root = LiveUpdateClient.connect(SOCKET);
+    const answer = await root.requestKexec({ kernel: process.env.LIVEUPDATE_VM_KERNEL!, cmdline: nextStageCmdline(2), timeoutMs: 3000 }).then(
+      () => ({ ok: true }),
+      (err) => ({ ok: false, code: err.code, message: err.message }),
+    );
+    const rebooting = await doomedBroker.next('rebooting');
+    doomedBroker.child.kill('SIGKILL');
+    const signal = await brokerExit;
+    broker = LiveUpdateBroker.start(brokerOptions);
+    record('broker killed with SIGKILL between barrier and reboot, restarted; clients adopt back', {
+      answer,
+      rebooting,
+      prepared: { a: a.events.filter((e) => e.event === 'prepare').length, b: b.events.filter((e) => e.event === 'prepare').length },
+      signal,
+      a: await a.nth('adopted', 3),
+      b: await b.nth('adopted', 3),
+      sessions: broker.sessions(),
+    });
+  }
 
   const d = client(1000, 'keep', 'doomed', 'D-data');
   await d.next('kept');

@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 
 export interface GuestCase<C> {
   name: string;
+  /** What the case resolves with (other than undefined) is recorded as `detail`, for the host to check. */
   fn: (context: C) => unknown;
 }
 
@@ -18,6 +19,8 @@ export interface GuestResult {
   ok: boolean;
   error?: string;
   code?: string;
+  /** What the case returned: counts and seeds the host-side test asserts on. */
+  detail?: unknown;
 }
 
 export function createSuite<C>() {
@@ -34,10 +37,10 @@ export async function runStage<C>(cases: GuestCase<C>[], stage: number, outDir: 
   let failed = 0;
   for (const { name, fn } of cases) {
     const started = performance.now();
-    let outcome: Pick<GuestResult, 'ok' | 'error' | 'code'>;
+    let outcome: Pick<GuestResult, 'ok' | 'error' | 'code' | 'detail'>;
     try {
-      await fn(context);
-      outcome = { ok: true };
+      const detail = await fn(context);
+      outcome = detail === undefined ? { ok: true } : { ok: true, detail };
     } catch (err) {
       failed++;
       const e = err as { stack?: string; code?: string };

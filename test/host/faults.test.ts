@@ -1,8 +1,10 @@
 // Faults on the host, with real processes where the fault needs one: a
 // process out of fds, seals the kernel does not know, a hugetlb memfd, and
 // a broker that goes away right after its prepare barrier. What the real
-// kernel answers (hugetlb preservation, kexec with nothing loaded, a
-// broker killed and clients adopting back) is in test/guest/faults.mts.
+// kernel answers (hugetlb preservation, kexec with nothing loaded, EMFILE
+// on the device, a session holder killed) is in test/guest/faults.mts; a
+// broker killed with SIGKILL and clients adopting back, in
+// test/guest/broker.mts.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';

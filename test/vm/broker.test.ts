@@ -28,6 +28,20 @@ describe('before the live update', () => {
     expect(s.sessions.map((x: { uid: number; name: string }) => `${x.uid}:${x.name}`).sort()).toEqual(['1000:ram', '1001:ram']);
   });
 
+  test('a broker killed with SIGKILL between its barrier and the reboot: restarted, clients adopt their sessions back, and they come through the live update', () => {
+    const s = step(1, 'broker killed with SIGKILL between barrier and reboot, restarted; clients adopt back');
+    // The barrier passed (both clients were asked and answered ready), the
+    // kernel was loaded and the record written: the broker was at its reboot.
+    expect(s.answer).toEqual({ ok: true });
+    expect(s.prepared).toEqual({ a: 1, b: 1 });
+    expect(s.rebooting.sessions.map((x: { uid: number; name: string }) => `${x.uid}:${x.name}`).sort()).toEqual(['1000:ram', '1001:ram']);
+    expect(s.signal).toBe('SIGKILL');
+    expect(s.a).toMatchObject({ event: 'adopted', uid: 1000 });
+    expect(s.b).toMatchObject({ event: 'adopted', uid: 1001 });
+    expect(s.sessions.map((x: { uid: number; name: string; state: string }) => `${x.uid}:${x.name}:${x.state}`).sort()).toEqual(['1000:ram:outgoing', '1001:ram:outgoing']);
+    // ...and after the live update each gets its data back ("each client gets back exactly its own data").
+  });
+
   test('a client killed before the kexec leaves its session held by the broker', () => {
     expect(step(1, 'a client killed before the kexec').sessions).toEqual([expect.objectContaining({ uid: 1000, name: 'doomed', state: 'outgoing' })]);
   });

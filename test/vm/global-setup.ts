@@ -79,7 +79,8 @@ export default async function setup(project: TestProject): Promise<void> {
     return { kernelVersion: kernel.version, results, exitCode: run.exitCode, timedOut: run.timedOut, wallMs: run.wallMs, consoleLog, consoleText: run.console, outDir };
   }
 
-  const vm = await boot('the guest test suite', 'build-test/guest/run.mjs');
+  // FUZZ_SEED replays the guest fuzz (test/guest/fuzz.mts) with the seed a run printed.
+  const vm = await boot('the guest test suite', 'build-test/guest/run.mjs', process.env.FUZZ_SEED !== undefined ? { FUZZ_SEED: process.env.FUZZ_SEED } : {});
   report(`${vm.results.filter((r) => r.ok).length}/${vm.results.length} guest cases passed\n`);
   project.provide('vm', vm);
 
