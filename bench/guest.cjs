@@ -42,6 +42,7 @@ if (stage === 1) {
   for (let pass = 1; pass <= config.passes; pass++) {
     console.log(`bench: stage 1 pass ${pass}/${config.passes}`);
     run([config.cBinary, 'stage1', sessions, files, getnames, floor], { stage: 1, pass, lib: 'c' });
+    run(['python3', path.join(__dirname, 'luo_bench.py'), sessions, files, getnames, floor], { stage: 1, pass, lib: 'python' });
     for (const lib of config.libs) run(node(lib, 'stage1', sessions, files, getnames, floor), { stage: 1, pass, lib: lib.name });
   }
   if (!s2) process.exit(0);

@@ -2,7 +2,7 @@
 // `npm run bench`: the library against a C reference on the project's LUO
 // kernel, in one boot of the QEMU guest (see README, Performance).
 //
-//   npm run bench -- [--passes N] [--quick] [--baseline GIT-REF] [--no-kexec] [--out DIR]
+//   npm run bench -- [--passes N] [--quick] [--baseline GIT-REF] [--no-kexec] [--out DIR] [--from RAW.jsonl]
 //
 // The C reference (bench/luo-bench.c) is compiled here with gcc -O2 -static;
 // the guest runs the host's root over 9p, so it and this checkout run there
@@ -198,9 +198,9 @@ function markdown(r) {
     return cFstat && n ? n.median - cFstat.median : undefined;
   };
   const floor = floorOf('node');
-  const libs = [...new Set(r.rows.map((x) => x.lib).filter((l) => l !== 'c'))];
+  const libs = [...new Set(r.rows.map((x) => x.lib).filter((l) => l !== 'c' && l !== 'python'))];
   const name = (lib) => (lib === 'node' ? `this tree (${r.commit})` : `before (${r.baseline?.ref} ${r.baseline?.commit})`);
-  const head = ['operation (count)', 'C µs/op'];
+  const head = ['operation (count)', 'C µs/op', 'Python µs/op', '×C'];
   for (const lib of libs) {
     const tag = libs.length > 1 ? (lib === 'node' ? ' — after' : ' — before') : '';
     head.push(`Node sync${tag}`, `×C`, `Node Promise${tag}`, `×C`, `sync excess / floor`);
@@ -212,8 +212,9 @@ function markdown(r) {
     const stage = op === 'retrieve-finish' || op === 'restore-verify' ? 2 : 1;
     const c = find(stage, op, 'c', 'c');
     if (!c) continue;
-    const count = r.samples.find((x) => x.op === op)?.n;
-    const cells = [`${LABEL[op]} (×${count})`, fmt(c)];
+    const count = r.samples.find((x) => x.op === op && x.lib === 'c')?.n;
+    const py = find(stage, op, 'python', 'python');
+    const cells = [`${LABEL[op]} (×${count})`, fmt(c), fmt(py), ratio(py, c)];
     for (const lib of libs) {
       const s = find(stage, op, lib, 'node-sync');
       const p = find(stage, op, lib, 'node-promise');
@@ -229,6 +230,8 @@ function markdown(r) {
     '',
     ...out,
     '',
+    '- Promise forms run one call at a time (each awaited); their get_name and floor loops are capped at 1000 calls.',
+    '- **Python**: the same sequences with `fcntl.ioctl` and hand-packed structs (bench/luo_bench.py), the peer issue 8 asks to beat.',
     `- **sync excess / floor**: (Node sync − C) per native call, over Node core's own excess for one call, (Node \`fs.fstatSync\` − C \`fstat\`) = ${floor === undefined ? '–' : `${num(floor)} µs`}. Issue 8's goal is ≤ 1.2.`,
     libs.length > 1 ? `- *before* is ${name('base')}, *after* is ${name('node')}, measured pass for pass in the same boot.` : `- Library: ${name('node')}.`,
     `- Guest: Linux ${r.kernel} under QEMU, ${r.host.accel}, ${g.memoryMiB ?? '?'} MiB, ${g.node ?? r.host.node}. Absolute times are those of an emulated CPU, not of hardware: the ratios are the point.`,
