@@ -40,6 +40,12 @@ async function timed(impl, op, n, run) {
 async function stage1(sessions, files, getnames, floor) {
   const lu = LiveUpdate.openSync();
 
+  // The addon alone, without the library around it: what the native
+  // crossing costs, apart from the library's own JavaScript.
+  const binding = require(path.resolve(lib, 'dist/binding.js')).defaultBinding();
+  await timed('node-sync', 'create-close-raw', sessions, (n, tag) => {
+    for (let i = 0; i < n; i++) binding.closeSync(binding.ioctlSync(lu.fd, 'LIVEUPDATE_IOCTL_CREATE_SESSION', { name: `bench-raw-${tag}-${i}` }).fd);
+  });
   await timed('node-sync', 'create-close', sessions, (n, tag) => {
     for (let i = 0; i < n; i++) lu.createSessionSync(`bench-js-${tag}-${i}`).close();
   });
@@ -64,6 +70,11 @@ async function stage1(sessions, files, getnames, floor) {
       if (impl === 'node-sync') for (let i = 0; i < n; i++) s.getNameSync();
       else for (let i = 0; i < n; i++) await s.getName();
     });
+    if (impl === 'node-sync') {
+      await timed(impl, 'get-name-raw', getnames, (n) => {
+        for (let i = 0; i < n; i++) binding.ioctlSync(s.fd, 'LIVEUPDATE_SESSION_GET_NAME', {});
+      });
+    }
     for (const x of sessionsUsed) x.close();
     for (const m of memfds) m.close();
   }

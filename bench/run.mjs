@@ -35,11 +35,13 @@ const { values } = parseArgs({
 });
 // Native calls per operation, for the excess-over-floor column: create+close
 // is two (ioctl, close), retrieve+close per file two, the rest one.
-const CALLS = { 'create-close': 2, preserve: 1, 'get-name': 1, 'retrieve-finish': 2, 'restore-verify': 3, fstat: 1, 'open-close': 2 };
+const CALLS = { 'create-close': 2, 'create-close-raw': 2, 'get-name-raw': 1, preserve: 1, 'get-name': 1, 'retrieve-finish': 2, 'restore-verify': 3, fstat: 1, 'open-close': 2 };
 const LABEL = {
   'create-close': 'create + close a session',
   preserve: 'preserve an empty memfd',
   'get-name': 'get_name',
+  'create-close-raw': 'create + close, the addon alone (no library)',
+  'get-name-raw': 'get_name, the addon alone (no library)',
   fstat: 'Node core floor: fstat',
   'open-close': 'Node core floor: open + close /dev/null',
   'retrieve-finish': 'after kexec: retrieve a file (+ finish)',
@@ -207,13 +209,15 @@ function markdown(r) {
   }
   const out = [];
   out.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
-  const ops = ['create-close', 'preserve', 'get-name', 'retrieve-finish', 'restore-verify', 'fstat', 'open-close'];
+  const ops = ['create-close', 'create-close-raw', 'preserve', 'get-name', 'get-name-raw', 'retrieve-finish', 'restore-verify', 'fstat', 'open-close'];
   for (const op of ops) {
     const stage = op === 'retrieve-finish' || op === 'restore-verify' ? 2 : 1;
-    const c = find(stage, op, 'c', 'c');
-    if (!c) continue;
-    const count = r.samples.find((x) => x.op === op && x.lib === 'c')?.n;
-    const py = find(stage, op, 'python', 'python');
+    // The addon-alone rows compare with the C row of the same operation.
+    const cOp = op.replace(/-raw$/, '');
+    const c = find(stage, cOp, 'c', 'c');
+    if (!c || !r.rows.some((x) => x.op === op)) continue;
+    const count = r.samples.find((x) => x.op === cOp && x.lib === 'c')?.n;
+    const py = op === cOp ? find(stage, op, 'python', 'python') : undefined;
     const cells = [`${LABEL[op]} (×${count})`, fmt(c), fmt(py), ratio(py, c)];
     for (const lib of libs) {
       const s = find(stage, op, lib, 'node-sync');
