@@ -105,7 +105,7 @@ const command = ['npm run bench', ...(argv.length ? ['--', ...argv] : [])].join(
 const result = {
   date: new Date().toISOString(),
   command,
-  commit: git(['rev-parse', '--short', 'HEAD']) + (git(['status', '--porcelain', '--', 'lib', 'native', 'bench']) ? '+dirty' : ''),
+  commit: git(['rev-parse', '--short', 'HEAD']) + (git(['status', '--porcelain', '--', 'lib', 'native', 'types', 'bench', ':!bench/results']) ? '+dirty' : ''),
   baseline: values.baseline ? { ref: values.baseline, commit: git(['rev-parse', '--short', values.baseline]) } : undefined,
   host,
   guest,
@@ -201,7 +201,7 @@ function markdown(r) {
   };
   const floor = floorOf('node');
   const libs = [...new Set(r.rows.map((x) => x.lib).filter((l) => l !== 'c' && l !== 'python'))];
-  const name = (lib) => (lib === 'node' ? `this tree (${r.commit})` : `before (${r.baseline?.ref} ${r.baseline?.commit})`);
+  const name = (lib) => (lib === 'node' ? `this tree (${r.commit})` : `the library at ${r.baseline?.ref}${r.baseline?.ref === r.baseline?.commit ? '' : ` (${r.baseline?.commit})`}`);
   const head = ['operation (count)', 'C µs/op', 'Python µs/op', '×C'];
   for (const lib of libs) {
     const tag = libs.length > 1 ? (lib === 'node' ? ' — after' : ' — before') : '';
