@@ -1,4 +1,4 @@
-import { type InspectOptionsStylized, inspect } from 'node:util';
+import { type InspectOptionsStylized, debuglog, inspect } from 'node:util';
 import { type Binding, defaultBinding } from './binding';
 import { type ErrorContext, type Operation, callSync, closedError, invalidArgType, invalidState } from './errors';
 import { validateFd, validateOptions } from './validate';
@@ -18,8 +18,16 @@ export interface FdIdentity {
 interface Unclosed {
   label: string;
   fd: number;
-  createdAt: string;
+  /** The first frame outside this library, when creation sites are recorded. */
+  createdAt: string | undefined;
 }
+
+// Where each object was made is recorded only under NODE_DEBUG=liveupdate.
+// Capturing a stack costs several times a system call: it was most of the
+// library's own cost per create+close (issue 8), paid for every object to
+// serve a warning that fires only for a bug. The flag is read once, as
+// Node's own debuglog does.
+const recordCreationSite = debuglog('liveupdate').enabled;
 
 // Objects are never closed on garbage collection: closing an outgoing
 // session unpreserves its files, so a GC-time close would silently lose
@@ -29,10 +37,18 @@ interface Unclosed {
 const unclosed = new FinalizationRegistry<Unclosed>(({ label, fd, createdAt }) => {
   process.emitWarning(
     `${label} (fd ${fd}) was garbage-collected without close(); the fd stays open until the process exits`,
-    { type: 'LiveUpdateWarning', code: 'LIVEUPDATE_UNCLOSED', detail: `created ${createdAt}` },
+    {
+      type: 'LiveUpdateWarning',
+      code: 'LIVEUPDATE_UNCLOSED',
+      detail: createdAt ? `created ${createdAt}` : 'run with NODE_DEBUG=liveupdate to see where it was created',
+    },
   );
 });
 
+// The site is formatted at once, not kept as a captured stack to format if
+// the warning fires: a captured stack holds the receivers of its frames, so
+// a session's record would keep the LiveUpdate that made it from ever being
+// collected (and reported).
 function callerStack(): string {
   const holder: { stack?: string } = {};
   Error.captureStackTrace(holder, callerStack);
@@ -70,7 +86,7 @@ export class OwnedFd implements Disposable {
     this.#fd = validateFd(fd);
     this.binding = validateOptions(options).binding ?? defaultBinding();
     this.#identity = { label: `fd ${fd}`, closedCode: 'ERR_CLOSED', ...identity };
-    unclosed.register(this, { label: this.#identity.label, fd, createdAt: callerStack() }, this);
+    unclosed.register(this, { label: this.#identity.label, fd, createdAt: recordCreationSite ? callerStack() : undefined }, this);
   }
 
   /** The fd number. Throws ERR_CLOSED (ERR_SESSION_CLOSED for sessions) once closed or detached. */

@@ -1,0 +1,151 @@
+// The C reference for `npm run bench`: the same operation sequences the
+// Node side runs, as plain ioctls on /dev/liveupdate, timed the same way
+// (CLOCK_MONOTONIC around the loop only; setup and teardown untimed).
+// Prints one JSON line per operation: {"impl":"c","op":…,"n":…,"ns":…}.
+// Built by bench/run.mjs with gcc -O2 -static on the host; the guest runs
+// the host's root over 9p, so the binary runs there as is.
+//
+//   luo-bench stage1 SESSIONS FILES GETNAMES FLOOR   the in-kernel rows
+//   luo-bench retrieve SESSION FILES                 after the kexec: retrieve + finish
+//   luo-bench restore SESSION FILES BYTES            after the kexec: retrieve, read, verify, finish
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+// include/uapi/linux/liveupdate.h (7.2+); the build host's headers predate it.
+#define LIVEUPDATE_IOCTL_CREATE_SESSION _IO(0xBA, 0x00)
+#define LIVEUPDATE_IOCTL_RETRIEVE_SESSION _IO(0xBA, 0x01)
+#define LIVEUPDATE_SESSION_PRESERVE_FD _IO(0xBA, 0x40)
+#define LIVEUPDATE_SESSION_RETRIEVE_FD _IO(0xBA, 0x41)
+#define LIVEUPDATE_SESSION_FINISH _IO(0xBA, 0x42)
+#define LIVEUPDATE_SESSION_GET_NAME _IO(0xBA, 0x43)
+
+struct session_args { uint32_t size; int32_t fd; char name[64]; };
+struct fd_args { uint32_t size; int32_t fd; uint64_t token __attribute__((aligned(8))); };
+struct finish_args { uint32_t size; uint32_t reserved; };
+struct name_args { uint32_t size; uint32_t reserved; char name[64]; };
+
+static void die(const char *what) {
+  fprintf(stderr, "luo-bench: %s: %s\n", what, strerror(errno));
+  exit(1);
+}
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void report(const char *op, long n, uint64_t ns) {
+  printf("{\"impl\":\"c\",\"op\":\"%s\",\"n\":%ld,\"ns\":%llu}\n", op, n, (unsigned long long)ns);
+  fflush(stdout);
+}
+
+static int session(int dev, unsigned long request, const char *name) {
+  struct session_args a = {.size = sizeof a};
+  snprintf(a.name, sizeof a.name, "%s", name);
+  if (ioctl(dev, request, &a) < 0) die(name);
+  return a.fd;
+}
+
+static int open_device(void) {
+  int dev = open("/dev/liveupdate", O_RDWR | O_CLOEXEC);
+  if (dev < 0) die("/dev/liveupdate");
+  return dev;
+}
+
+static void stage1(long sessions, long files, long getnames, long floor) {
+  int dev = open_device();
+  char name[64];
+
+  uint64_t t = now_ns();
+  for (long i = 0; i < sessions; i++) {
+    snprintf(name, sizeof name, "bench-c-%ld", i);
+    close(session(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, name));
+  }
+  report("create-close", sessions, now_ns() - t);
+
+  int s = session(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, "bench-c-preserve");
+  int *fds = calloc(files, sizeof *fds);
+  for (long i = 0; i < files; i++)
+    if ((fds[i] = memfd_create("bench", MFD_CLOEXEC)) < 0) die("memfd_create");
+  t = now_ns();
+  for (long i = 0; i < files; i++) {
+    struct fd_args a = {.size = sizeof a, .fd = fds[i], .token = (uint64_t)i + 1};
+    if (ioctl(s, LIVEUPDATE_SESSION_PRESERVE_FD, &a) < 0) die("PRESERVE_FD");
+  }
+  report("preserve", files, now_ns() - t);
+  t = now_ns();
+  for (long i = 0; i < getnames; i++) {
+    struct name_args a = {.size = sizeof a};
+    if (ioctl(s, LIVEUPDATE_SESSION_GET_NAME, &a) < 0) die("GET_NAME");
+  }
+  report("get-name", getnames, now_ns() - t);
+  for (long i = 0; i < files; i++) close(fds[i]);
+  free(fds);
+  close(s);
+
+  struct stat st;
+  t = now_ns();
+  for (long i = 0; i < floor; i++)
+    if (fstat(dev, &st) < 0) die("fstat");
+  report("fstat", floor, now_ns() - t);
+  t = now_ns();
+  for (long i = 0; i < floor; i++) {
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) die("/dev/null");
+    close(fd);
+  }
+  report("open-close", floor, now_ns() - t);
+  close(dev);
+}
+
+// Stage 2: retrieve every file of a session preserved by the previous
+// kernel, then finish it; with BYTES, also read each back and check the
+// pattern stage 1 wrote (byte k of file i is (i + k) & 0xff), against a
+// pattern built before the clock starts, as the Node side does.
+static void retrieve(const char *op, const char *name, long files, long bytes) {
+  int dev = open_device();
+  unsigned char *buf = bytes ? malloc(bytes) : NULL;
+  unsigned char *pattern = bytes ? malloc(bytes + 256) : NULL;
+  for (long k = 0; bytes && k < bytes + 256; k++) pattern[k] = (unsigned char)k;
+  uint64_t t = now_ns();
+  int s = session(dev, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, name);
+  for (long i = 0; i < files; i++) {
+    struct fd_args a = {.size = sizeof a, .token = (uint64_t)i + 1};
+    if (ioctl(s, LIVEUPDATE_SESSION_RETRIEVE_FD, &a) < 0) die("RETRIEVE_FD");
+    if (bytes) {
+      if (pread(a.fd, buf, bytes, 0) != bytes) die("pread");
+      if (memcmp(buf, pattern + (i & 0xff), bytes)) { fprintf(stderr, "luo-bench: file %ld differs\n", i); exit(1); }
+    }
+    close(a.fd);
+  }
+  struct finish_args f = {.size = sizeof f};
+  if (ioctl(s, LIVEUPDATE_SESSION_FINISH, &f) < 0) die("FINISH");
+  report(op, files, now_ns() - t);
+  close(s);
+  close(dev);
+}
+
+int main(int argc, char **argv) {
+  if (argc == 6 && !strcmp(argv[1], "stage1"))
+    stage1(atol(argv[2]), atol(argv[3]), atol(argv[4]), atol(argv[5]));
+  else if (argc == 4 && !strcmp(argv[1], "retrieve"))
+    retrieve("retrieve-finish", argv[2], atol(argv[3]), 0);
+  else if (argc == 5 && !strcmp(argv[1], "restore"))
+    retrieve("restore-verify", argv[2], atol(argv[3]), atol(argv[4]));
+  else {
+    fprintf(stderr, "usage: luo-bench stage1 SESSIONS FILES GETNAMES FLOOR | retrieve SESSION FILES | restore SESSION FILES BYTES\n");
+    return 2;
+  }
+  return 0;
+}

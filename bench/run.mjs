@@ -1,0 +1,254 @@
+#!/usr/bin/env node
+// `npm run bench`: the library against a C reference on the project's LUO
+// kernel, in one boot of the QEMU guest (see README, Performance).
+//
+//   npm run bench -- [--passes N] [--quick] [--baseline GIT-REF] [--no-kexec] [--out DIR] [--from RAW.jsonl]
+//
+// The C reference (bench/luo-bench.c) is compiled here with gcc -O2 -static;
+// the guest runs the host's root over 9p, so it and this checkout run there
+// as they are. With --baseline, the library as of GIT-REF is built in a
+// temporary directory and measured in the same boot, pass for pass beside
+// the working tree: a before/after from one run.
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const require = createRequire(import.meta.url);
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { cacheRoot, ensureHostPackages, ensureKernel, runVm, stderrReporter, duration } = require(path.join(root, 'dist/vm/index.js'));
+const { kvmUsable, defaultCpus } = require(path.join(root, 'dist/vm/qemu.js'));
+
+const { values } = parseArgs({
+  options: {
+    passes: { type: 'string', default: '5' },
+    quick: { type: 'boolean', default: false },
+    baseline: { type: 'string' },
+    'no-kexec': { type: 'boolean', default: false },
+    out: { type: 'string', default: path.join(root, 'bench/results') },
+    // Re-render the report from a previous run's raw bench.jsonl (no VM).
+    from: { type: 'string' },
+  },
+});
+// Native calls per operation, for the excess-over-floor column: create+close
+// is two (ioctl, close), retrieve+close per file two, the rest one. Restore
+// has none: copying and comparing a MiB is not a per-call cost.
+const CALLS = { 'create-close': 2, 'create-close-raw': 2, 'get-name-raw': 1, preserve: 1, 'get-name': 1, 'retrieve-finish': 2, fstat: 1, 'open-close': 2 };
+const LABEL = {
+  'create-close': 'create + close a session',
+  preserve: 'preserve an empty memfd',
+  'get-name': 'get_name',
+  'create-close-raw': 'create + close, the addon alone (no library)',
+  'get-name-raw': 'get_name, the addon alone (no library)',
+  fstat: 'Node core floor: fstat',
+  'open-close': 'Node core floor: open + close /dev/null',
+  'retrieve-finish': 'after kexec: retrieve a file (+ finish)',
+  'restore-verify': 'after kexec: restore 1 MiB, verified',
+};
+
+const report = stderrReporter('[bench]');
+const passes = Number(values.passes);
+if (!Number.isInteger(passes) || passes < 1) throw new Error('--passes takes a positive integer');
+// The issue's sizes; --quick is for debugging the bench itself.
+const counts = values.quick
+  ? { sessions: 200, files: 50, getnames: 1000, floor: 1000 }
+  : { sessions: 2000, files: 500, getnames: 10000, floor: 10000 };
+const stage2 = values['no-kexec'] ? null : values.quick
+  ? { reps: 1, files: 50, restoreFiles: 10, restoreBytes: 1 << 20 }
+  : { reps: 3, files: 500, restoreFiles: 100, restoreBytes: 1 << 20 };
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'liveupdate-bench-'));
+const cBinary = path.join(work, 'luo-bench');
+execFileSync('gcc', ['-O2', '-static', '-Wall', '-o', cBinary, path.join(root, 'bench/luo-bench.c')], { stdio: 'inherit' });
+
+const libs = [{ name: 'node', dir: root }];
+if (values.baseline) libs.push({ name: 'base', dir: buildBaseline(values.baseline) });
+
+ensureHostPackages(report);
+const kernel = await ensureKernel({ report });
+const configFile = path.join(work, 'config.json');
+fs.writeFileSync(configFile, JSON.stringify({ cBinary, libs, passes, counts, stage2 }));
+const outDir = values.from ? path.dirname(values.from) : fs.mkdtempSync(path.join(os.tmpdir(), 'liveupdate-bench-out-'));
+const consoleLog = path.join(work, 'console.log');
+const log = fs.createWriteStream(consoleLog);
+const host = hostInfo();
+report(`booting ${kernel.version} (${host.accel}); console: ${consoleLog}\n`);
+const run = values.from ? { wallMs: 0, exitCode: 0, timedOut: false } : await runVm({
+  kernel: kernel.bzImage,
+  argv: [process.execPath, path.join(root, 'bench/guest.cjs')],
+  cwd: root,
+  env: { BENCH_CONFIG: configFile },
+  outDir,
+  workDir: path.join(cacheRoot(), 'vm'),
+  // Room for the restore sessions (100 MiB per library and form, plus C).
+  memory: '3G',
+  timeoutMs: 40 * 60_000,
+  onConsole: (line) => {
+    log.write(`${line}\n`);
+    if (/^(bench:|liveupdate-vm:)|Kernel panic|Oops/.test(line)) report(`${line}\n`);
+  },
+});
+await new Promise((resolve) => log.end(resolve));
+report(`VM finished in ${duration(run.wallMs)} (exit ${run.exitCode}${run.timedOut ? ', timed out' : ''})\n`);
+
+const lines = fs.existsSync(path.join(outDir, 'bench.jsonl'))
+  ? fs.readFileSync(path.join(outDir, 'bench.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
+  : [];
+const errors = lines.filter((l) => l.error);
+for (const e of errors) report(`error: ${e.error}\n`);
+const guest = lines.find((l) => l.guest)?.guest;
+const rows = summarize(lines.filter((l) => l.op));
+const argv = process.argv.slice(2).filter((a, i, all) => a !== '--from' && all[i - 1] !== '--from' && !a.startsWith('--from='));
+const command = ['npm run bench', ...(argv.length ? ['--', ...argv] : [])].join(' ');
+const result = {
+  date: new Date().toISOString(),
+  command,
+  commit: git(['rev-parse', '--short', 'HEAD']) + (git(['status', '--porcelain', '--', 'lib', 'native', 'types', 'bench', ':!bench/results']) ? '+dirty' : ''),
+  baseline: values.baseline ? { ref: values.baseline, commit: git(['rev-parse', '--short', values.baseline]) } : undefined,
+  host,
+  guest,
+  kernel: kernel.version,
+  passes,
+  counts,
+  stage2,
+  vmWallMs: run.wallMs,
+  errors: errors.map((e) => e.error),
+  rows,
+  samples: lines.filter((l) => l.op),
+};
+fs.mkdirSync(values.out, { recursive: true });
+fs.writeFileSync(path.join(values.out, 'bench.json'), `${JSON.stringify(result, null, 2)}\n`);
+const md = markdown(result);
+fs.writeFileSync(path.join(values.out, 'bench.md'), md);
+process.stdout.write(`\n${md}\n`);
+report(`wrote ${path.relative(process.cwd(), path.join(values.out, 'bench.json'))} and bench.md; reproduce with: ${command}\n`);
+// The raw samples stay beside the report's input, for --from.
+report(`raw samples: ${path.join(outDir, 'bench.jsonl')}\n`);
+process.exitCode = errors.length || !guest ? 1 : 0;
+
+// --- helpers ---------------------------------------------------------------
+
+function git(args) {
+  return execFileSync('git', args, { cwd: root, encoding: 'utf8' }).trim();
+}
+
+// The library as of `ref`, in a directory of its own: its TypeScript built
+// with this checkout's compiler, and its addon copied from this build when
+// native/ is the same (else rebuilt), so only the library code differs.
+function buildBaseline(ref) {
+  const sha = git(['rev-parse', '--short', ref]);
+  const dir = path.join(os.tmpdir(), `liveupdate-bench-base-${sha}`);
+  if (!fs.existsSync(path.join(dir, 'dist/index.js'))) {
+    report(`building the baseline ${ref} (${sha}) in ${dir}\n`);
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.mkdirSync(dir, { recursive: true });
+    execFileSync('sh', ['-c', `git archive ${sha} | tar -x -C '${dir}'`], { cwd: root, stdio: 'inherit' });
+    fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
+    execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: dir, stdio: 'inherit' });
+    const sameNative = spawnSync('git', ['diff', '--quiet', sha, '--', 'native', 'binding.gyp'], { cwd: root }).status === 0;
+    if (sameNative) fs.cpSync(path.join(root, 'build'), path.join(dir, 'build'), { recursive: true });
+    else execFileSync(process.execPath, [path.join(root, 'node_modules/node-gyp/bin/node-gyp.js'), 'rebuild'], { cwd: dir, stdio: 'inherit' });
+  }
+  return dir;
+}
+
+function hostInfo() {
+  const cpu = os.cpus()[0]?.model ?? 'unknown';
+  const kvm = kvmUsable();
+  return {
+    cpu,
+    cores: os.cpus().length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    kernel: os.release(),
+    node: process.version,
+    accel: kvm ? `KVM, ${defaultCpus(kvm)} vCPUs` : `TCG software emulation, ${defaultCpus(kvm)} vCPU`,
+    loadavg: os.loadavg().map((x) => Number(x.toFixed(2))),
+  };
+}
+
+function stats(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  const median = s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+  return { median, min: s[0], max: s[s.length - 1], n: s.length };
+}
+
+// Per-op microseconds: median, min and max over the passes, per (stage, op, library, form).
+function summarize(samples) {
+  const groups = new Map();
+  for (const x of samples) {
+    const key = `${x.stage}|${x.op}|${x.lib}|${x.impl}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(x.ns / x.n / 1000);
+  }
+  return [...groups].map(([key, us]) => {
+    const [stage, op, lib, impl] = key.split('|');
+    return { stage: Number(stage), op, lib, impl, us: stats(us) };
+  });
+}
+
+function markdown(r) {
+  const find = (stage, op, lib, impl) => r.rows.find((x) => x.stage === stage && x.op === op && x.lib === lib && x.impl === impl)?.us;
+  const fmt = (s) => (s ? `${num(s.median)}${s.n > 1 ? ` (${num(s.min)}–${num(s.max)})` : ''}` : '–');
+  const ratio = (s, c) => (s && c ? `${(s.median / c.median).toFixed(1)}×` : '–');
+  const cFstat = find(1, 'fstat', 'c', 'c');
+  // Each library's floor from its own processes (the same Node, so these agree up to noise).
+  const floorOf = (lib) => {
+    const n = find(1, 'fstat', lib, 'node-sync');
+    return cFstat && n ? n.median - cFstat.median : undefined;
+  };
+  const floor = floorOf('node');
+  const libs = [...new Set(r.rows.map((x) => x.lib).filter((l) => l !== 'c' && l !== 'python'))];
+  const name = (lib) => (lib === 'node' ? `this tree (${r.commit})` : `the library at ${r.baseline?.ref}${r.baseline?.ref === r.baseline?.commit ? '' : ` (${r.baseline?.commit})`}`);
+  const head = ['operation (count)', 'C µs/op', 'Python µs/op', '×C'];
+  for (const lib of libs) {
+    const tag = libs.length > 1 ? (lib === 'node' ? ' — after' : ' — before') : '';
+    head.push(`Node sync${tag}`, `×C`, `Node Promise${tag}`, `×C`, `sync excess / floor`);
+  }
+  const out = [];
+  out.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
+  const ops = ['create-close', 'create-close-raw', 'preserve', 'get-name', 'get-name-raw', 'retrieve-finish', 'restore-verify', 'fstat', 'open-close'];
+  for (const op of ops) {
+    const stage = op === 'retrieve-finish' || op === 'restore-verify' ? 2 : 1;
+    // The addon-alone rows compare with the C row of the same operation.
+    const cOp = op.replace(/-raw$/, '');
+    const c = find(stage, cOp, 'c', 'c');
+    if (!c || !r.rows.some((x) => x.op === op)) continue;
+    const count = r.samples.find((x) => x.op === cOp && x.lib === 'c')?.n;
+    const py = op === cOp ? find(stage, op, 'python', 'python') : undefined;
+    const cells = [`${LABEL[op]} (×${count})`, fmt(c), fmt(py), ratio(py, c)];
+    for (const lib of libs) {
+      const s = find(stage, op, lib, 'node-sync');
+      const p = find(stage, op, lib, 'node-promise');
+      const f = floorOf(lib);
+      const excess = s && f && CALLS[op] ? `${((s.median - c.median) / CALLS[op] / f).toFixed(2)}` : '–';
+      cells.push(fmt(s), ratio(s, c), fmt(p), ratio(p, c), excess);
+    }
+    out.push(`| ${cells.join(' | ')} |`);
+  }
+  const g = r.guest ?? {};
+  return [
+    `Per-operation times in µs: the median over ${r.passes} passes (stage 1) or ${r.stage2?.reps ?? 1} (stage 2 retrieve; restore runs once), (min–max) beside it.`,
+    '',
+    ...out,
+    '',
+    '- After the kexec each session can be retrieved only once, so those rows are one cold run per process (no warm-up), for C as for Node.',
+    '- Promise forms run one call at a time (each awaited); their get_name and floor loops are capped at 1000 calls.',
+    '- **Python**: the same sequences with `fcntl.ioctl` and hand-packed structs (bench/luo_bench.py), the peer issue 8 asks to beat.',
+    `- **sync excess / floor**: (Node sync − C) per native call, over Node core's own excess for one call, (Node \`fs.fstatSync\` − C \`fstat\`) = ${floor === undefined ? '–' : `${num(floor)} µs`}. Issue 8's goal is ≤ 1.2.`,
+    libs.length > 1 ? `- *before* is ${name('base')}, *after* is ${name('node')}, measured pass for pass in the same boot.` : `- Library: ${name('node')}.`,
+    `- Guest: Linux ${r.kernel} under QEMU, ${r.host.accel}, ${g.memoryMiB ?? '?'} MiB, ${g.node ?? r.host.node}. Absolute times are those of an emulated CPU, not of hardware: the ratios are the point.`,
+    `- Host: ${r.host.cpu}, ${r.host.cores} cores, ${r.host.memoryGiB} GiB, Linux ${r.host.kernel}; load average at start ${r.host.loadavg.join(', ')}.`,
+    `- Counts: ${r.counts.sessions} sessions, ${r.counts.files} memfds, ${r.counts.getnames} get_name, ${r.counts.floor} fstat and open+close per pass${r.stage2 ? `; after the kexec ${r.stage2.files} files per session, ${r.stage2.restoreFiles} × ${r.stage2.restoreBytes >> 20} MiB restored` : ''}.`,
+    `- Run ${r.date}, in ${duration(r.vmWallMs)} of VM time. Reproduce: \`${r.command}\`.`,
+    ...(r.errors.length ? ['', `**Errors:** ${r.errors.join('; ')}`] : []),
+    '',
+  ].join('\n');
+}
+
+function num(x) {
+  return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2);
+}
