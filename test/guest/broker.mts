@@ -46,7 +46,7 @@ const brokerOptions = { socketPath: SOCKET, gid: CLIENTS_GID, allowUids: ALLOWED
 const root = new URL('../..', import.meta.url).pathname;
 const app = '/run/luod-app';
 const addon = path.relative(root, createRequire(import.meta.url)('node-gyp-build').path(root)); // build/ or prebuilds/
-for (const part of ['package.json', 'dist', 'esm', 'build-test/guest', addon, 'node_modules/node-gyp-build']) {
+for (const part of ['package.json', 'dist', 'build-test/guest', addon, 'node_modules/node-gyp-build']) {
   fs.cpSync(path.join(root, part), path.join(app, part), { recursive: true });
 }
 fs.chmodSync('/run', 0o755);
