@@ -3,12 +3,14 @@
 #include <napi.h>
 
 #include "ioctl.h"
+#include "mmap.h"
 #include "syscalls.h"
 #include "unix.h"
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   luo::InitIoctl(env, exports);
   luo::InitSyscalls(env, exports);
+  luo::InitMmap(env, exports);
   luo::InitUnix(env, exports);
   return exports;
 }

@@ -97,6 +97,11 @@ export interface UnixBinding {
   };
 }
 
+/** Marks one mapping for munmapSync; opaque to JS. */
+export interface MappingHandle {
+  readonly __mappingHandle: unique symbol;
+}
+
 export interface Binding {
   readonly unix: UnixBinding;
   ioctl(fd: number, operation: IoctlOperation, args: IoctlArgs): Promise<IoctlResult>;
@@ -130,6 +135,20 @@ export interface Binding {
   /** reboot(LINUX_REBOOT_CMD_KEXEC): settles only by failing. */
   rebootKexec(): Promise<never>;
   rebootKexecSync(): never;
+
+  /**
+   * mmap(2) MAP_SHARED of [offset, offset+length) of fd, PROT_READ (and
+   * PROT_WRITE when writable), as an ArrayBuffer that is the mapping. Sync
+   * only: no page is touched. The mapping is unmapped exactly once: by
+   * munmapSync, or when both the buffer and the handle are collected (or the
+   * environment is torn down). `length` must not exceed
+   * buffer.constants.MAX_LENGTH.
+   */
+  mmapSync(fd: number, offset: number, length: number, writable: boolean): { buffer: ArrayBuffer; handle: MappingHandle };
+  /** Detaches `buffer` (byteLength 0), then munmap(2). Idempotent. */
+  munmapSync(handle: MappingHandle, buffer: ArrayBuffer): void;
+  /** sysconf(_SC_PAGESIZE): mmap offsets are multiples of it. */
+  readonly pageSize: number;
 
   readonly constants: NativeConstants;
 }
