@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import type { Binding } from '../types/binding';
 
-export type { Binding } from '../types/binding';
+export type { Binding, MappingHandle } from '../types/binding';
 
 let loaded: Binding | undefined;
 

@@ -13,6 +13,8 @@ export type Operation =
   | 'MEMFD_CREATE'
   | 'F_ADD_SEALS'
   | 'F_GET_SEALS'
+  | 'MMAP'
+  | 'MUNMAP'
   | 'F_GETFD'
   | 'F_SETFD'
   | 'PIPE'
@@ -85,6 +87,12 @@ const MEANINGS: Partial<Record<Operation, Record<string, Meaning>>> = {
     EPERM: (c) => `fd ${c.fd} is sealed against new seals (F_SEAL_SEAL) or was created without allowSealing`,
     EBUSY: (c) => `fd ${c.fd} has a shared writable mapping, so it cannot be sealed against writes`,
     EINVAL: (c) => `fd ${c.fd} is not a memfd or does not know one of these seals`,
+  },
+  MMAP: {
+    EPERM: (c) => `fd ${c.fd} is sealed against writes, so it cannot be mapped writable`,
+    EACCES: (c) => `fd ${c.fd} is not open for reading (or, for a writable mapping, for writing)`,
+    ENOMEM: () => 'no room in the address space, or the process has reached its mapping limit (vm.max_map_count)',
+    ENODEV: (c) => `fd ${c.fd} is a file that cannot be mapped`,
   },
   KEXEC_FILE_LOAD: {
     EPERM: () => 'loading a kernel needs CAP_SYS_BOOT, and kexec must not be disabled (kernel.kexec_load_disabled)',

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import type { Binding } from './binding';
 import { defaultBinding } from './binding';
 import { callAsync, callSync, invalidArgType, invalidArgValue, outOfRange } from './errors';
+import { type MemfdMapOptions, MemfdMapping, mapMemfd } from './memfd-mapping';
 import { OwnedFd, type OwnedFdOptions, adoptFd, adoptableFd } from './owned-fd';
 import type { FdLike } from './validate';
 import { validateOptions, validateString } from './validate';
@@ -101,6 +102,31 @@ export class Memfd extends OwnedFd {
   async getSeals(): Promise<SealName[]> {
     const bits = await this.withFd((fd) => callAsync('F_GET_SEALS', { fd }, () => this.binding.getSeals(fd)));
     return sealNames(bits, this.binding);
+  }
+
+  /**
+   * Maps the memfd into memory (mmap(2), MAP_SHARED): `mapping.buffer` is
+   * the file's bytes with no copy. The whole file by default, read-only
+   * unless `writable: true`.
+   *
+   * Refused with ERR_INVALID_STATE unless the memfd has the `'shrink'` seal
+   * (a mapping of a file that shrinks kills the process with SIGBUS when it
+   * touches the lost pages), for a writable mapping of a memfd sealed
+   * against writes, and for an empty memfd. `offset` must be a multiple of
+   * the page size and `offset + length` at most the file size
+   * (ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE). The mapping stays valid after
+   * the memfd is closed; unmap it with `unmap()` or `using`.
+   *
+   * @example
+   * ```ts
+   * memfd.addSealsSync(['shrink']);
+   * using mapping = memfd.mapSync();
+   * const bytes = new Uint8Array(mapping.buffer);
+   * ```
+   */
+  mapSync(options?: MemfdMapOptions): MemfdMapping {
+    const fd = this.fd;
+    return mapMemfd(fd, this.getSealsSync(), this.binding, options, memfdLabel(fd, this.name ?? null));
   }
 
   /** @internal */

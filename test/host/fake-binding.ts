@@ -51,6 +51,13 @@ export function fakeBinding(answers: Partial<Record<Answerable, (args: unknown[]
       throw nativeError('EINVAL', 22, 'reboot');
     },
     rebootKexec: async () => binding.rebootKexecSync(),
+    // Mapping is tested against the real addon (test/host/memfd-mapping.test.ts).
+    mmapSync: (...args) => {
+      calls.push({ call: 'mmap', args });
+      throw nativeError('ENODEV', 19, 'mmap');
+    },
+    munmapSync: (...args) => void calls.push({ call: 'munmap', args }),
+    pageSize: 4096,
     // fd passing is tested against the real addon; dup stands in for the copies Promise forms take.
     unix: { dup: (fd: number) => (calls.push({ call: 'dup', args: [fd] }), nextFd++) } as unknown as Binding['unix'],
     constants: {

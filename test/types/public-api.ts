@@ -2,7 +2,7 @@
 // through the package's own name (the built, internals-stripped .d.ts).
 // Each @ts-expect-error line must fail to compile; if it ever compiles,
 // tsc reports the directive as unused and the typecheck fails.
-import { FdServer, FdSocket, Memfd, OwnedFd, type FdMessage } from 'liveupdate';
+import { FdServer, FdSocket, Memfd, MemfdMapping, OwnedFd, type FdMessage } from 'liveupdate';
 
 declare const socket: FdSocket;
 declare const server: FdServer;
@@ -43,4 +43,19 @@ export class Sub extends OwnedFd {
   using memfd = Memfd.createSync('typed');
   const name: string | undefined = memfd.name;
   void name;
+}
+
+// A mapping is disposable and its buffer a plain ArrayBuffer.
+{
+  using memfd = Memfd.createSync('mapped', { size: 4096 });
+  using mapping: MemfdMapping = memfd.mapSync({ offset: 0, length: 4096, writable: true });
+  const bytes: Uint8Array = new Uint8Array(mapping.buffer);
+  const length: number = mapping.length;
+  void [bytes, length];
+  // @ts-expect-error: read-only
+  mapping.length = 1;
+  // @ts-expect-error: offset is a number, not a bigint
+  memfd.mapSync({ offset: 0n });
+  // @ts-expect-error: a mapping only comes from mapSync
+  new MemfdMapping();
 }
