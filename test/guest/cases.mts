@@ -498,9 +498,40 @@ stage2(`${SIZES.session}: every size comes back with the same hash, size, positi
     const rest = Buffer.alloc(c.size - c.position);
     assert.equal(fs.readSync(m.fd, rest, 0, rest.length, null), rest.length, `${what}: reads on from the kept position`);
     assert.ok(rest.equals(pattern(c.size, c.seed).subarray(c.position)), what);
+    mapRetrieved(m, c, what);
   }
   s.finishSync();
 });
+
+// The retrieved memfds mapped (Memfd.mapSync): the sealed ones through the
+// mapping with no copy, hashed while the memfd is still open and again after
+// it is closed; the others refused, as the kernel would not stop them shrinking.
+function mapRetrieved(m: Memfd, c: (typeof sizeCases)[number], what: string): void {
+  if (!c.sealed) {
+    expectError(() => m.mapSync(), 'ERR_INVALID_STATE');
+    return;
+  }
+  if (c.size === 0) {
+    expectError(() => m.mapSync(), 'ERR_INVALID_STATE'); // empty: nothing to map
+    return;
+  }
+  expectError(() => m.mapSync({ writable: true }), 'ERR_INVALID_STATE'); // the write seal
+  const mapping = m.mapSync();
+  try {
+    assert.equal(mapping.buffer.byteLength, c.size, what);
+    assert.equal(sha(Buffer.from(mapping.buffer)), sha(pattern(c.size, c.seed)), `${what}: through the mapping`);
+    if (c.size === 64 << 20) {
+      // A window past the first page, and the mapping outliving its memfd.
+      using tail = m.mapSync({ offset: 4096 * 3, length: 4096 * 2 });
+      assert.ok(Buffer.from(tail.buffer).equals(pattern(c.size, c.seed).subarray(4096 * 3, 4096 * 5)), `${what}: a window`);
+      m.close();
+      assert.equal(sha(Buffer.from(mapping.buffer)), sha(pattern(c.size, c.seed)), `${what}: through the mapping, memfd closed`);
+    }
+  } finally {
+    mapping.unmap();
+  }
+  assert.equal(mapping.buffer.byteLength, 0, what);
+}
 
 stage2('a 63-byte UTF-8 session name is retrieved by that name', (ctx) => {
   using s = ctx.lu!.retrieveSessionSync(LONG_NAME);
