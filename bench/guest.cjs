@@ -31,6 +31,8 @@ function run(argv, tags) {
 }
 
 const node = (lib, ...args) => [process.execPath, passScript, lib.dir, ...args.map(String)];
+// A --baseline from before Memfd.mapSync has no restore-map row.
+const canMap = (lib) => fs.existsSync(path.join(lib.dir, 'dist/memfd-mapping.js'));
 const keys = () => ['c', ...config.libs.flatMap((lib) => ['sync', 'promise'].map((mode) => `${lib.name}-${mode}`))];
 const { sessions, files, getnames, floor } = config.counts;
 const s2 = config.stage2;
@@ -78,6 +80,18 @@ if (stage === 1) {
     }
     held.push(s);
   }
+  // The same restore, shrink-sealed so that stage 2 can map it (restore-map row).
+  for (const lib of config.libs.filter(canMap)) {
+    const s = lu.createSessionSync(`bm-${lib.name}`);
+    for (let i = 0; i < s2.restoreFiles; i++) {
+      const m = Memfd.createSync('bench', { size: s2.restoreBytes });
+      fs.writeSync(m.fd, pattern, i & 0xff, s2.restoreBytes, 0);
+      m.addSealsSync(['shrink']);
+      s.preserveSync(m, i + 1);
+      m.close();
+    }
+    held.push(s);
+  }
   record({ stage: 1, preserved: held.length });
   lu.close();
   liveUpdateToNextStage();
@@ -93,6 +107,9 @@ if (stage === 1) {
   run([config.cBinary, 'restore', 'br-c', s2.restoreFiles, s2.restoreBytes], { stage: 2, pass: 1, lib: 'c' });
   for (const lib of config.libs) {
     for (const mode of ['sync', 'promise']) run(node(lib, 'restore', mode, `br-${lib.name}-${mode}`, s2.restoreFiles, s2.restoreBytes), { stage: 2, pass: 1, lib: lib.name });
+  }
+  for (const lib of config.libs.filter(canMap)) {
+    run(node(lib, 'restore-map', `bm-${lib.name}`, s2.restoreFiles, s2.restoreBytes), { stage: 2, pass: 1, lib: lib.name });
   }
   record({ stage: 2, done: true });
 }

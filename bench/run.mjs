@@ -47,6 +47,7 @@ const LABEL = {
   'open-close': 'Node core floor: open + close /dev/null',
   'retrieve-finish': 'after kexec: retrieve a file (+ finish)',
   'restore-verify': 'after kexec: restore 1 MiB, verified',
+  'restore-map': 'after kexec: restore 1 MiB via mapSync (C: read), verified',
 };
 
 const report = stderrReporter('[bench]');
@@ -210,11 +211,12 @@ function markdown(r) {
   }
   const out = [];
   out.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
-  const ops = ['create-close', 'create-close-raw', 'preserve', 'get-name', 'get-name-raw', 'retrieve-finish', 'restore-verify', 'fstat', 'open-close'];
+  const ops = ['create-close', 'create-close-raw', 'preserve', 'get-name', 'get-name-raw', 'retrieve-finish', 'restore-verify', 'restore-map', 'fstat', 'open-close'];
   for (const op of ops) {
-    const stage = op === 'retrieve-finish' || op === 'restore-verify' ? 2 : 1;
-    // The addon-alone rows compare with the C row of the same operation.
-    const cOp = op.replace(/-raw$/, '');
+    const stage = op === 'retrieve-finish' || op.startsWith('restore-') ? 2 : 1;
+    // The addon-alone rows compare with the C row of the same operation; the
+    // mapped restore with C's read restore.
+    const cOp = op === 'restore-map' ? 'restore-verify' : op.replace(/-raw$/, '');
     const c = find(stage, cOp, 'c', 'c');
     if (!c || !r.rows.some((x) => x.op === op)) continue;
     const count = r.samples.find((x) => x.op === cOp && x.lib === 'c')?.n;
