@@ -26,6 +26,12 @@ async function main() {
     resealed = err.code; // EPERM: F_SEAL_SEAL forbids more seals
   }
 
+  // Mapped (the external ArrayBuffer and its finalizer, in this libc's build).
+  const mapping = memfd.mapSync({ length: 7 });
+  const mapped = Buffer.from(mapping.buffer).toString();
+  mapping.unmap();
+  const unmappedLength = mapping.buffer.byteLength;
+
   // The memfd over an FdSocket pair; the far end reads it and its seals.
   const [a, b] = lu.FdSocket.pair();
   const received = b.receive();
@@ -43,6 +49,8 @@ async function main() {
     resealed,
     payload: message.payload.toString(),
     content: buf.toString(),
+    mapped,
+    unmappedLength,
     receivedSeals: copy.getSealsSync().sort(),
     sameFile: fs.fstatSync(copy.fd).ino === fs.fstatSync(memfd.fd).ino,
   };

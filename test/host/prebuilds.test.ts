@@ -94,6 +94,8 @@ function expectWorking(result: Record<string, unknown>) {
     resealed: 'EPERM',
     payload: 'here',
     content: 'carried',
+    mapped: 'carried',
+    unmappedLength: 0,
     receivedSeals: ['grow', 'seal', 'shrink'],
     sameFile: true,
     badFd: 'EBADF',
