@@ -5,9 +5,9 @@
 //
 // - munmap happens exactly once, whichever comes first or both: unmap()
 //   from JS, collection of the ArrayBuffer, or teardown of the environment
-//   (a worker thread exiting). The mapping's state is shared by its two
-//   owners, the ArrayBuffer's finalizer hint and the handle lib/ unmaps
-//   with, and the last one to let go unmaps it if unmap() did not.
+//   (a worker thread exiting). The mapping's state has two owners, the
+//   ArrayBuffer's finalizer hint and the handle lib/ unmaps with, and the
+//   last one to let go unmaps it if unmap() did not.
 // - No JS view of the memory outlives it: munmapSync detaches the buffer
 //   before the munmap. Node runs an external ArrayBuffer's finalizer on
 //   the next event-loop turn after a detach (CallbackInfo::OnBackingStoreFree
@@ -31,19 +31,29 @@
 namespace luo {
 namespace {
 
+// Owned by a count, not std::shared_ptr: libstdc++'s shared_ptr imports
+// __libc_single_threaded (glibc 2.32), above the 2.28 floor
+// (test/host/glibc-floor.test.ts), and needs no atomics here: every owner is
+// let go on the JS thread of the environment that made it (N-API runs
+// finalizers there).
 class Mapping {
  public:
+  // Starts with one owner: the caller, who releases it.
   Mapping(void* addr, size_t length) : addr_(addr), length_(length) {}
-  // The last owner gone (buffer collected or environment torn down) and
-  // never unmapped: nothing can reach the memory any more.
-  ~Mapping() {
-    if (addr_ != nullptr) ::munmap(addr_, length_);
-  }
   Mapping(const Mapping&) = delete;
   Mapping& operator=(const Mapping&) = delete;
 
+  void Retain() { ++owners_; }
+  // The last owner gone (buffer collected or environment torn down) and
+  // never unmapped: nothing can reach the memory any more.
+  void Release() {
+    if (--owners_ > 0) return;
+    if (addr_ != nullptr) ::munmap(addr_, length_);
+    delete this;
+  }
+
   // 0, or the errno of a failed munmap (the mapping then stays, and the
-  // destructor tries again).
+  // last Release() tries again).
   int Unmap() {
     if (addr_ == nullptr) return 0;
     if (::munmap(addr_, length_) != 0) return errno;
@@ -53,11 +63,22 @@ class Mapping {
   void* addr() const { return addr_; }
 
  private:
+  ~Mapping() = default;
   void* addr_;
   size_t length_;
+  int owners_ = 1;
 };
 
-using MappingRef = std::shared_ptr<Mapping>;
+// The buffer's finalizer gets the mapping as its hint (its data is the
+// memory); the handle's, as its data.
+void ReleaseBuffer(napi_env, void*, void* mapping) { static_cast<Mapping*>(mapping)->Release(); }
+void ReleaseHandle(napi_env, void* mapping, void*) { static_cast<Mapping*>(mapping)->Release(); }
+
+// The caller's own ownership, let go however Result() ends.
+struct Held {
+  Mapping* mapping;
+  ~Held() { mapping->Release(); }
+};
 
 // Marks the handles made here, so munmapSync never takes another object's
 // wrapped pointer for a Mapping. A constant, not state.
@@ -87,29 +108,25 @@ class MmapCall : public Call {
   // { buffer, handle }. From the first line the Mapping owns the memory, so
   // a throw on the way (out of memory) still unmaps it.
   Napi::Value Result(Napi::Env env) override {
-    MappingRef mapping = std::make_shared<Mapping>(addr_, length_);
+    Held held{new Mapping(addr_, length_)};
     addr_ = MAP_FAILED;
 
     // The C call, not node-addon-api's template: when Node refuses the
     // buffer (longer than buffer.constants.MAX_LENGTH, which lib/ checks
-    // first) it may call the finalizer itself, and node-addon-api then frees
-    // its own finalizer record a second time (seen: a double free). Here the
-    // hint is left to Node on failure: at worst one mapping leaks, never a
-    // double free; the mapping stays alive only if Node drops the hint.
-    auto* buffer_ref = new MappingRef(mapping);
+    // first) it calls the finalizer itself, and node-addon-api then frees its
+    // own finalizer record a second time (seen: a double free). Here the
+    // buffer's ownership is Node's from this call on, whether it fails or not.
+    held.mapping->Retain();
     napi_value buffer;
-    napi_status status = napi_create_external_arraybuffer(
-        env, mapping->addr(), length_, [](napi_env, void*, void* ref) { delete static_cast<MappingRef*>(ref); },
-        buffer_ref, &buffer);
+    napi_status status =
+        napi_create_external_arraybuffer(env, held.mapping->addr(), length_, ReleaseBuffer, held.mapping, &buffer);
     NAPI_THROW_IF_FAILED(env, status, Napi::Value());
 
     Napi::Object handle = Napi::Object::New(env);
-    auto handle_ref = std::make_unique<MappingRef>(mapping);
-    status = napi_wrap(
-        env, handle, handle_ref.get(), [](napi_env, void* data, void*) { delete static_cast<MappingRef*>(data); },
-        nullptr, nullptr);
+    held.mapping->Retain();
+    status = napi_wrap(env, handle, held.mapping, ReleaseHandle, nullptr, nullptr);
+    if (status != napi_ok) held.mapping->Release();  // napi_wrap took nothing
     NAPI_THROW_IF_FAILED(env, status, Napi::Value());
-    handle_ref.release();
     handle.TypeTag(&kHandleTag);
 
     Napi::Object out = Napi::Object::New(env);
@@ -153,7 +170,7 @@ Napi::Value MunmapSync(const Napi::CallbackInfo& info) {
   void* data = nullptr;
   napi_status status = napi_unwrap(env, info[0], &data);
   NAPI_THROW_IF_FAILED(env, status, Napi::Value());
-  Mapping& mapping = **static_cast<MappingRef*>(data);
+  Mapping& mapping = *static_cast<Mapping*>(data);
 
   Napi::ArrayBuffer buffer = info[1].As<Napi::ArrayBuffer>();
   if (buffer.IsDetached()) return env.Undefined();
