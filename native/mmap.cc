@@ -9,10 +9,10 @@
 //   ArrayBuffer's finalizer hint and the handle lib/ unmaps with, and the
 //   last one to let go unmaps it if unmap() did not.
 // - No JS view of the memory outlives it: munmapSync detaches the buffer
-//   before the munmap. Node runs an external ArrayBuffer's finalizer on
-//   the next event-loop turn after a detach (CallbackInfo::OnBackingStoreFree
-//   posts it), so the hint is still alive while munmapSync runs, and is then
-//   released with nothing left to unmap.
+//   before the munmap. Node runs an external ArrayBuffer's finalizer on a
+//   later event-loop turn after a detach (CallbackInfo::OnBackingStoreFree
+//   posts it, where Bun, for one, runs it inside the detach); either way it
+//   only lets go of its owner, and finds nothing left to unmap.
 //
 // Only a Sync form: mmap of a file touches no page (it is microseconds),
 // and the buffer must be made on the JS thread anyway.
