@@ -137,6 +137,16 @@ stage1('the device opens through the Promise form', async () => {
   lu.close();
 });
 
+stage1('opening a file that is not the device is ENOTTY from the probe, and the device stays free', async () => {
+  for (const file of ['/dev/null', '/dev/zero']) {
+    const err = expectError(() => LiveUpdate.openSync(file), 'ENOTTY', 'LIVEUPDATE_OPEN');
+    assert.equal(err.syscall, 'ioctl');
+    await assert.rejects(LiveUpdate.open(file), { code: 'ENOTTY' });
+  }
+  using lu = LiveUpdate.openSync(); // the real device passes the same probe
+  assert.ok(lu.fd >= 0);
+});
+
 stage1('a second open in the same process is EBUSY', () => {
   using lu = LiveUpdate.openSync();
   const err = expectError(() => LiveUpdate.openSync(), 'EBUSY', 'LIVEUPDATE_OPEN');
