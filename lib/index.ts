@@ -7,11 +7,10 @@ export { LiveUpdate, DEFAULT_DEVICE_PATH, type LiveUpdateOpenOptions } from './l
 export { Session, type SessionDirection, type SessionOptions } from './session';
 export { OwnedFd, type OwnedFdOptions } from './owned-fd';
 export { Memfd, type SealName, type MemfdCreateOptions } from './memfd';
-export { kexec, createKexec, type Kexec, type KexecLoadOptions } from './kexec';
+export { kexec, type Kexec, type KexecLoadOptions } from './kexec';
 export { LiveUpdateError, type Operation, type ErrorContext } from './errors';
 export { type Token, type FdLike, SESSION_NAME_MAX_BYTES } from './validate';
 export { findHolders, type FileHolder } from './holder';
 export { FdSocket, FdServer, type FdMessage, type FdSocketOptions, type FdServerOptions, type FdSocketEvents, type FdServerEvents, type PeerCredentials } from './unix-socket';
-export type { Binding } from './binding';
 export type { WaitOptions } from './wait';
-export { LiveUpdateBroker, LiveUpdateClient, BrokerError, DEFAULT_BROKER_SOCKET, kernelSessionName, type BrokerOptions, type SessionStore, type SessionInfo, type Peer } from './broker/index';
+export { LiveUpdateBroker, LiveUpdateClient, BrokerError, type LiveUpdateClientOptions, DEFAULT_BROKER_SOCKET, kernelSessionName, type BrokerOptions, type SessionStore, type SessionInfo, type Peer } from './broker/index';
