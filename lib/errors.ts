@@ -54,6 +54,8 @@ const MEANINGS: Partial<Record<Operation, Record<string, Meaning>>> = {
     EACCES: (c) => `opening ${c.path} needs root or write permission on the device`,
     EPERM: (c) => `opening ${c.path} needs root or write permission on the device`,
     EIO: () => 'the kernel could not read the sessions handed over by the previous kernel',
+    // From the probe after open(): any file opens, only the device answers LUO ioctls.
+    ENOTTY: (c) => `${c.path} is not the Live Update Orchestrator device: it does not answer LUO ioctls`,
   },
   LIVEUPDATE_IOCTL_CREATE_SESSION: {
     EEXIST: (c) => `a session named ${q(c.session)} already exists`,

@@ -35,7 +35,10 @@ export interface Kexec {
   reboot(): Promise<never>;
 }
 
-/** Builds the kexec API over a given system-call layer (tests pass a fake). */
+/**
+ * Builds the kexec API over a given system-call layer (tests pass a fake).
+ * @internal
+ */
 export function createKexec(getBinding: () => Binding = defaultBinding, readCmdline = currentCmdline): Kexec {
   function prepare(options: KexecLoadOptions) {
     if (typeof options !== 'object' || options === null) throw invalidArgType('options', 'of type object', options);

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { type Binding, defaultBinding } from './binding';
-import { LiveUpdateError, callAsync, callSync, fromNative, invalidArgType, outOfRange } from './errors';
+import { LiveUpdateError, callAsync, callSync, codedError, fromNative, invalidArgType, outOfRange } from './errors';
 import { findHolders } from './holder';
 import { OwnedFd, type OwnedFdOptions } from './owned-fd';
 import { Session, type SessionDirection, knownSession } from './session';
@@ -42,13 +42,18 @@ export class LiveUpdate extends OwnedFd {
    * Opens the device (O_RDWR | O_CLOEXEC). EBUSY names the process holding
    * it; with `retryBusyMs` it is retried (blocking this thread in short
    * sleeps) until the device is free or the time is up.
+   *
+   * What opened is then checked to be the LUO device with an ioctl that
+   * changes nothing: a path to anything else (`/dev/null`, a regular file)
+   * fails here with `ENOTTY` (syscall `ioctl`), a session's fd with
+   * `ERR_LIVEUPDATE_NOT_DEVICE`, and the file is closed.
    */
   static openSync(path: string = DEFAULT_DEVICE_PATH, options: LiveUpdateOpenOptions = {}): LiveUpdate {
     const { binding, retryBusyMs } = openArgs(path, options);
     const deadline = Date.now() + retryBusyMs;
     for (let delay = FIRST_RETRY_MS; ; delay = Math.min(delay * 2, MAX_RETRY_MS)) {
       try {
-        return new LiveUpdate(binding.openSync(path, binding.constants.O_RDWR), path, binding);
+        return new LiveUpdate(checkIsDeviceSync(binding, binding.openSync(path, binding.constants.O_RDWR), path), path, binding);
       } catch (err) {
         const wait = retryWait(err, deadline, delay);
         if (wait === undefined) throw openError(err, path, options.procRoot, retryBusyMs);
@@ -63,7 +68,7 @@ export class LiveUpdate extends OwnedFd {
     const deadline = Date.now() + retryBusyMs;
     for (let delay = FIRST_RETRY_MS; ; delay = Math.min(delay * 2, MAX_RETRY_MS)) {
       try {
-        return new LiveUpdate(await binding.open(path, binding.constants.O_RDWR), path, binding);
+        return new LiveUpdate(await checkIsDevice(binding, await binding.open(path, binding.constants.O_RDWR), path), path, binding);
       } catch (err) {
         const wait = retryWait(err, deadline, delay);
         if (wait === undefined) throw openError(err, path, options.procRoot, retryBusyMs);
@@ -121,6 +126,42 @@ function openArgs(path: string, options: LiveUpdateOpenOptions) {
   if (typeof retryBusyMs !== 'number') throw invalidArgType('options.retryBusyMs', 'of type number', retryBusyMs);
   if (!(retryBusyMs >= 0 && retryBusyMs <= 0x7fffffff)) throw outOfRange('options.retryBusyMs', '>= 0 and <= 2147483647', retryBusyMs);
   return { binding: options.binding ?? defaultBinding(), retryBusyMs };
+}
+
+// Any file opens; only the LUO device answers a session-only request
+// (GET_NAME) with EINVAL, from the range check in luo_ioctl(). Other files
+// say ENOTTY, a session fd answers it. The probe changes nothing in the
+// kernel, so a wrong path (/dev/null, a typo'd symlink) fails at open, not
+// at the first create with an error about an fd.
+const PROBE = 'LIVEUPDATE_SESSION_GET_NAME';
+
+function checkIsDeviceSync(binding: Binding, fd: number, path: string): number {
+  let err: unknown;
+  try {
+    binding.ioctlSync(fd, PROBE, {});
+  } catch (e) {
+    err = e;
+  }
+  return probed(binding, fd, path, err);
+}
+
+async function checkIsDevice(binding: Binding, fd: number, path: string): Promise<number> {
+  let err: unknown;
+  try {
+    await binding.ioctl(fd, PROBE, {});
+  } catch (e) {
+    err = e;
+  }
+  return probed(binding, fd, path, err);
+}
+
+function probed(binding: Binding, fd: number, path: string, err: unknown): number {
+  if ((err as { code?: string } | undefined)?.code === 'EINVAL') return fd;
+  binding.closeSync(fd);
+  if (err === undefined) {
+    throw codedError(`${path} is a LUO session, not the Live Update Orchestrator device`, 'ERR_LIVEUPDATE_NOT_DEVICE', { path });
+  }
+  throw err; // wrapped by openError(): ENOTTY there means "not the device"
 }
 
 // How long to sleep before the next try, or undefined to give up.

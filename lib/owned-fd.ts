@@ -5,7 +5,10 @@ import { validateFd, validateOptions } from './validate';
 
 /** Options shared by every fd-owning object. */
 export interface OwnedFdOptions {
-  /** The system-call layer; the compiled addon by default. Tests pass a fake. */
+  /**
+   * The system-call layer; the compiled addon by default. Tests pass a fake.
+   * @internal
+   */
   binding?: Binding;
 }
 
@@ -171,6 +174,7 @@ export class OwnedFd implements Disposable {
  * Promise form hands its worker this copy, never the caller's number: the
  * caller may close its fd at once, and the number may name another file by
  * the time the worker runs. Fails (EBADF) if `fd` is not open now.
+ * @internal
  */
 export function duplicateFd(fd: number, binding: Binding, operation: Operation, context: ErrorContext = {}): OwnedFd {
   return new OwnedFd(callSync(operation, { fd, ...context }, () => binding.unix.dup(fd)), { binding });

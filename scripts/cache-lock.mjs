@@ -1,5 +1,5 @@
 // One builder at a time per cache entry (the same rule as lib/vm/cache-lock.ts,
-// for scripts that run without the TypeScript build): `npm run prebuild` may
+// for scripts that run without the TypeScript build): `npm run prebuilds` may
 // run twice at once (two test files, two checkouts sharing the cache).
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -1,4 +1,4 @@
-// `npm run prebuild`: the addon for linux-x64 and linux-arm64, each for glibc
+// `npm run prebuilds`: the addon for linux-x64 and linux-arm64, each for glibc
 // and musl, cross-compiled with zig (see zig.mjs for why) into
 //   prebuilds/linux-{x64,arm64}/liveupdate.{glibc,musl}.node
 // named with prebuildify's libc tag, so node-gyp-build never picks a glibc
@@ -51,7 +51,7 @@ function nodeDir() {
 function nodeGyp() {
   const candidates = [process.env.npm_config_node_gyp, path.resolve(path.dirname(process.execPath), '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js')];
   const found = candidates.find((c) => c && fs.existsSync(c));
-  if (!found) throw new Error('node-gyp not found: run through npm (`npm run prebuild`), which brings its own');
+  if (!found) throw new Error('node-gyp not found: run through npm (`npm run prebuilds`), which brings its own');
   return found;
 }
 

@@ -40,6 +40,14 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
+/** Options of {@link LiveUpdateClient.connect}. */
+export interface LiveUpdateClientOptions {
+  /** uids besides root and this process's own that may run the broker. */
+  trustUids?: readonly number[];
+  /** @internal */
+  binding?: Binding;
+}
+
 /**
  * A process's connection to the live update broker (`liveupdate daemon`):
  * sessions in the client's own namespace (its uid), and the prepare
@@ -69,7 +77,7 @@ export class LiveUpdateClient implements Disposable {
    * Anyone else could hand out fds that are not sessions, or keep the
    * sessions handed to it; that is refused with EPERM.
    */
-  static connect(path: string = DEFAULT_BROKER_SOCKET, options: { trustUids?: readonly number[]; binding?: Binding } = {}): LiveUpdateClient {
+  static connect(path: string = DEFAULT_BROKER_SOCKET, options: LiveUpdateClientOptions = {}): LiveUpdateClient {
     const socket = FdSocket.connect(path, { maxPayload: MAX_MESSAGE, binding: options.binding });
     let uid: number;
     try {

@@ -52,7 +52,10 @@ export interface BrokerOptions {
   /** Where lines about what the broker does go; nowhere by default. */
   log?: (line: string) => void;
   kexec?: Kexec;
-  /** The system-call layer; the compiled addon by default (tests pass a stand-in device). */
+  /**
+   * The system-call layer; the compiled addon by default (tests pass a stand-in device).
+   * @internal
+   */
   binding?: Binding;
   /**
    * How long to retry opening the device while someone else has it (PID 1

@@ -4,5 +4,5 @@
  * @packageDocumentation
  */
 export { LiveUpdateBroker, DEFAULT_BROKER_SOCKET, type BrokerOptions, type SessionStore } from './daemon';
-export { LiveUpdateClient, BrokerError } from './client';
+export { LiveUpdateClient, BrokerError, type LiveUpdateClientOptions } from './client';
 export { kernelSessionName, RECORD_SESSION, MAX_MESSAGE, MAX_CLIENT_NAME, type SessionInfo, type Peer } from './protocol';

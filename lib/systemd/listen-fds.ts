@@ -21,7 +21,10 @@ export interface ListenFdsOptions {
   unsetEnvironment?: boolean;
   /** Where the variables are read (and unset); `process.env` by default. */
   env?: NodeJS.ProcessEnv;
-  /** The system-call layer; the compiled addon by default. */
+  /**
+   * The system-call layer; the compiled addon by default.
+   * @internal
+   */
   binding?: Binding;
 }
 

@@ -17,7 +17,10 @@ export interface NotifyOptions {
   fds?: readonly FdLike[];
   /** Where NOTIFY_SOCKET is read; `process.env` by default. */
   env?: NodeJS.ProcessEnv;
-  /** The system-call layer; the compiled addon by default. */
+  /**
+   * The system-call layer; the compiled addon by default.
+   * @internal
+   */
   binding?: Binding;
 }
 

@@ -21,6 +21,7 @@ export interface RenewLuoSessionOptions {
   retryBusyMs?: number;
   /** Where NOTIFY_SOCKET is read; `process.env` by default. */
   env?: NodeJS.ProcessEnv;
+  /** @internal */
   binding?: Binding;
 }
 

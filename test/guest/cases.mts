@@ -7,7 +7,8 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
-import { LiveUpdate, LiveUpdateError, Memfd, Session, kexec, type SealName, type Binding } from 'liveupdate';
+import { LiveUpdate, LiveUpdateError, Memfd, Session, kexec, type SealName } from 'liveupdate';
+import type { Binding } from '../../types/binding.js';
 import { main as cli } from '../../dist/cli/main.js';
 import type { Io } from '../../dist/cli/io.js';
 import * as faults from './faults.mjs';
@@ -135,6 +136,16 @@ stage1('the device opens read-write and closes', () => {
 stage1('the device opens through the Promise form', async () => {
   const lu = await LiveUpdate.open();
   lu.close();
+});
+
+stage1('opening a file that is not the device is ENOTTY from the probe, and the device stays free', async () => {
+  for (const file of ['/dev/null', '/dev/zero']) {
+    const err = expectError(() => LiveUpdate.openSync(file), 'ENOTTY', 'LIVEUPDATE_OPEN');
+    assert.equal(err.syscall, 'ioctl');
+    await assert.rejects(LiveUpdate.open(file), { code: 'ENOTTY' });
+  }
+  using lu = LiveUpdate.openSync(); // the real device passes the same probe
+  assert.ok(lu.fd >= 0);
 });
 
 stage1('a second open in the same process is EBUSY', () => {

@@ -38,6 +38,17 @@ function startBroker(options: Partial<BrokerOptions> = {}, incoming: Record<stri
   return { broker, socketPath, device, logged, connect, dir };
 }
 
+// For the figures a run prints (the broker shares this process): no assertion on them.
+function rssSampler() {
+  const mb = (n: number) => `${Math.round(n / 2 ** 20)} MiB`;
+  const before = process.memoryUsage().rss;
+  let peak = before;
+  return {
+    sample: () => void (peak = Math.max(peak, process.memoryUsage().rss)),
+    done: () => `process RSS ${mb(before)} before, ${mb(peak)} peak, ${mb(process.memoryUsage().rss)} after`,
+  };
+}
+
 async function until(condition: () => boolean): Promise<void> {
   while (!condition()) await new Promise((r) => setTimeout(r, 5));
 }
@@ -112,12 +123,14 @@ describe('what one client can make the broker hold', () => {
     const other = connect();
     await other.listSessions();
     const before = openFds();
+    const rss = rssSampler();
     const flood = FdSocket.connect(socketPath);
     for (let id = 1; id <= 30_000; id++) void flood.send(JSON.stringify({ id, op: 'retrieve', name: 'ram' })).catch(() => {});
     await until(() => broker.stats().clients.some((c) => c.paused));
     let peak = 0;
     for (let i = 0; i < 20; i++) {
       peak = Math.max(peak, openFds() - before);
+      rss.sample();
       await new Promise((r) => setTimeout(r, 5));
     }
     expect(await other.listSessions()).toEqual([expect.objectContaining({ name: 'ram' })]); // others are still served
@@ -126,16 +139,22 @@ describe('what one client can make the broker hold', () => {
     flood.close();
     await until(() => broker.stats().clients.length === 2);
     await until(() => openFds() <= before); // every copy the broker took is closed again
+    console.log(`flood: 30000 retrieves never read: at most ${peak} fds over the baseline of ${before}, back to ${openFds()}; ${rss.done()}`);
   }, 30_000);
 
   test('requests never read pile up no further than the limit: the broker stops reading them', async () => {
     const { broker, socketPath } = startBroker({ maxQueuedReplies: 8 });
     const flood = FdSocket.connect(socketPath);
     cleanup.push(() => flood.close());
+    const rss = rssSampler();
     for (let id = 1; id <= 50_000; id++) void flood.send(JSON.stringify({ id, op: 'list' })).catch(() => {});
     await until(() => broker.stats().clients.some((c) => c.paused));
     await new Promise((r) => setTimeout(r, 50));
+    rss.sample();
     expect(broker.stats().clients[0]!.queuedReplies).toBeLessThanOrEqual(4 * 8);
+    flood.close();
+    await until(() => broker.stats().clients.length === 0);
+    console.log(`flood: 50000 lists never read: ${broker.stats().clients.length} clients left; ${rss.done()}`);
   });
 
   test('connections are capped per uid: the one over is refused with EAGAIN and closed at once', async () => {

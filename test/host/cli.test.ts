@@ -9,7 +9,7 @@ import { describe, expect, test } from 'vitest';
 import type { Io } from '../../lib/cli/io';
 import { kexecCommand } from '../../lib/cli/kexec';
 import { main } from '../../lib/cli/main';
-import { createKexec } from '../../lib/index';
+import { createKexec } from '../../lib/kexec';
 import { fakeBinding } from './fake-binding';
 
 const root = path.resolve(__dirname, '../..');

@@ -22,13 +22,24 @@ export function fakeBinding(answers: Partial<Record<Answerable, (args: unknown[]
     const fn = answers[name];
     return fn ? fn(args) : fallback();
   };
+  // fds that open() returned: GET_NAME there is the device probe, answered as the kernel does.
+  const devices = new Set<number>();
   const ioctlSync = (fd: number, op: IoctlOperation, args: IoctlArgs): IoctlResult =>
-    answer(op, [fd, args], () => (op.endsWith('SESSION') || op.endsWith('RETRIEVE_FD') ? { fd: nextFd++ } : op.endsWith('GET_NAME') ? { name: 'fake' } : {})) as IoctlResult;
+    answer(op, [fd, args], () => {
+      if (op.endsWith('SESSION') || op.endsWith('RETRIEVE_FD')) return { fd: nextFd++ };
+      if (!op.endsWith('GET_NAME')) return {};
+      if (devices.has(fd)) throw nativeError('EINVAL', 22, 'ioctl');
+      return { name: 'fake' };
+    }) as IoctlResult;
   const binding: Binding = {
     ioctlSync,
     ioctl: async (fd, op, args) => ioctlSync(fd, op, args),
     ioctlLayout: {} as Binding['ioctlLayout'],
-    openSync: (path, flags) => answer('open', [path, flags], () => nextFd++) as number,
+    openSync: (path, flags) => {
+      const fd = answer('open', [path, flags], () => nextFd++) as number;
+      devices.add(fd);
+      return fd;
+    },
     open: async (path, flags) => binding.openSync(path, flags),
     closeSync: (fd) => void answer('close', [fd], () => undefined),
     close: async (fd) => binding.closeSync(fd),

@@ -11,7 +11,8 @@ import * as net from 'node:net';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { defaultBinding } from '../../lib/binding';
-import { FdSocket, LiveUpdate, Memfd, OwnedFd, Session, createKexec } from '../../lib/index';
+import { FdSocket, LiveUpdate, Memfd, OwnedFd, Session } from '../../lib/index';
+import { createKexec } from '../../lib/kexec';
 import { fakeBinding } from './fake-binding';
 import { ARGUMENT_CODES, CallCount, Canary, allowed, expectFdTable, fdTable, fuzzParameters, watchForCrashes } from './fuzz-support';
 

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { createKexec } from '../../lib/index';
+import { createKexec } from '../../lib/kexec';
 import { liveUpdateToNextStage, nextStageCmdline } from '../../lib/vm/index';
 import { fakeBinding } from './fake-binding';
 

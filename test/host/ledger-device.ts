@@ -73,7 +73,9 @@ export function ledgerDevice(handedOver: Record<string, bigint[]> = {}) {
 
   const ioctlSync = (fd: number, op: IoctlOperation, args: IoctlArgs): IoctlResult => {
     const file = lookup(fd);
-    if (op.startsWith('LIVEUPDATE_IOCTL_') ? file.kind !== 'device' : file.kind !== 'session') throw fail('ENOTTY');
+    if (file.kind === 'memfd') throw fail('ENOTTY');
+    // The device and a session each range-check the command number: the other's commands are EINVAL.
+    if (op.startsWith('LIVEUPDATE_IOCTL_') ? file.kind !== 'device' : file.kind !== 'session') throw fail('EINVAL');
     const s = file.session!;
     switch (op) {
       case 'LIVEUPDATE_IOCTL_CREATE_SESSION':

@@ -42,8 +42,17 @@ export function standInDevice(incoming: Record<string, Record<string, string>> =
     return fd;
   };
 
+  const devices = new Set<number>();
+  const openDevice = () => {
+    const fd = real.openSync('/dev/null', real.constants.O_RDONLY);
+    devices.add(fd);
+    return fd;
+  };
+
   const ioctlSync = (fd: number, op: IoctlOperation, args: IoctlArgs): IoctlResult => {
     ioctlCalls.push(op);
+    // The device range-checks command numbers: a session's command is EINVAL there (the open probe).
+    if (devices.has(fd) && op.startsWith('LIVEUPDATE_SESSION_')) throw fail('EINVAL');
     const s = op.startsWith('LIVEUPDATE_SESSION_') ? session(fd) : undefined;
     switch (op) {
       case 'LIVEUPDATE_IOCTL_CREATE_SESSION':
@@ -87,8 +96,16 @@ export function standInDevice(incoming: Record<string, Record<string, string>> =
     ...real,
     ioctlSync,
     ioctl: async (fd, op, args) => ioctlSync(fd, op, args),
-    openSync: () => real.openSync('/dev/null', real.constants.O_RDONLY),
-    open: async () => real.openSync('/dev/null', real.constants.O_RDONLY),
+    openSync: openDevice,
+    open: async () => openDevice(),
+    closeSync: (fd) => {
+      devices.delete(fd);
+      real.closeSync(fd);
+    },
+    close: async (fd) => {
+      devices.delete(fd);
+      await real.close(fd);
+    },
   };
   return { binding, ioctlCalls, sessionNamed: (name: string) => [...sessions.values()].find((s) => s.name === name) };
 }

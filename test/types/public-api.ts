@@ -38,6 +38,13 @@ export class Sub extends OwnedFd {
   }
 }
 
+// The system-call layer is an injection point for this package's own
+// tests, not API: neither its type nor the options that take it are public.
+// @ts-expect-error: no Binding export
+export type { Binding } from 'liveupdate';
+// @ts-expect-error: no binding option
+Memfd.createSync('x', { binding: {} });
+
 // `using` disposes them.
 {
   using memfd = Memfd.createSync('typed');
