@@ -48,8 +48,19 @@ async function stage1(sessions, files, getnames, floor) {
   // The addon alone, without the library around it: what the native
   // crossing costs, apart from the library's own JavaScript.
   const binding = require(path.resolve(lib, 'dist/binding.js')).defaultBinding();
+  // The addon's calling convention: since issue 8 the operation is an index
+  // into its table and the inputs are positional; a --baseline library from
+  // before takes the name and an object of arguments.
+  const layout = binding.ioctlLayout;
+  const indexed = typeof layout.LIVEUPDATE_SESSION_GET_NAME.index === 'number';
+  const createRaw = indexed
+    ? (name) => binding.ioctlSync(lu.fd, layout.LIVEUPDATE_IOCTL_CREATE_SESSION.index, name)
+    : (name) => binding.ioctlSync(lu.fd, 'LIVEUPDATE_IOCTL_CREATE_SESSION', { name }).fd;
+  const getNameRaw = indexed
+    ? (fd) => binding.ioctlSync(fd, layout.LIVEUPDATE_SESSION_GET_NAME.index)
+    : (fd) => binding.ioctlSync(fd, 'LIVEUPDATE_SESSION_GET_NAME', {}).name;
   await timed('node-sync', 'create-close-raw', sessions, (n, tag) => {
-    for (let i = 0; i < n; i++) binding.closeSync(binding.ioctlSync(lu.fd, 'LIVEUPDATE_IOCTL_CREATE_SESSION', { name: `bench-raw-${tag}-${i}` }).fd);
+    for (let i = 0; i < n; i++) binding.closeSync(createRaw(`bench-raw-${tag}-${i}`));
   });
   await timed('node-sync', 'create-close', sessions, (n, tag) => {
     for (let i = 0; i < n; i++) lu.createSessionSync(`bench-js-${tag}-${i}`).close();
@@ -77,7 +88,7 @@ async function stage1(sessions, files, getnames, floor) {
     });
     if (impl === 'node-sync') {
       await timed(impl, 'get-name-raw', getnames, (n) => {
-        for (let i = 0; i < n; i++) binding.ioctlSync(s.fd, 'LIVEUPDATE_SESSION_GET_NAME', {});
+        for (let i = 0; i < n; i++) getNameRaw(s.fd);
       });
     }
     for (const x of sessionsUsed) x.close();

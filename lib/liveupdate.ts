@@ -95,16 +95,21 @@ export class LiveUpdate extends OwnedFd {
   #sessionSync(operation: SessionIoctl, name: string, direction: SessionDirection): Session {
     validateSessionName(name);
     const fd = this.fd;
-    const out = callSync(operation, { session: name, fd }, () => this.binding.ioctlSync(fd, operation, { name }));
-    return this.#wrap(out.fd!, name, direction);
+    let out;
+    try {
+      out = this.binding.ioctlSync(fd, this.binding.ioctlLayout[operation].index, name) as number;
+    } catch (err) {
+      throw fromNative(err, operation, { session: name, fd });
+    }
+    return this.#wrap(out, name, direction);
   }
 
   async #session(operation: SessionIoctl, name: string, direction: SessionDirection): Promise<Session> {
     validateSessionName(name);
     const out = await this.withFd((fd) =>
-      callAsync(operation, { session: name, fd }, () => this.binding.ioctl(fd, operation, { name })),
+      callAsync(operation, { session: name, fd }, () => this.binding.ioctl(fd, this.binding.ioctlLayout[operation].index, name)),
     );
-    return this.#wrap(out.fd!, name, direction);
+    return this.#wrap(out as number, name, direction);
   }
 
   #wrap(fd: number, name: string, direction: SessionDirection): Session {

@@ -1,6 +1,6 @@
 import { type InspectOptionsStylized, debuglog, inspect } from 'node:util';
 import { type Binding, defaultBinding } from './binding';
-import { type ErrorContext, type Operation, callSync, closedError, invalidArgType, invalidState } from './errors';
+import { type ErrorContext, type Operation, callSync, closedError, fromNative, invalidArgType, invalidState } from './errors';
 import { validateFd, validateOptions } from './validate';
 
 /** Options shared by every fd-owning object. */
@@ -109,7 +109,12 @@ export class OwnedFd implements Disposable {
       return;
     }
     const fd = this.#fd;
-    callSync('CLOSE', { fd }, () => this.binding.closeSync(fd));
+    // A try, not callSync: no closure and context object per close.
+    try {
+      this.binding.closeSync(fd);
+    } catch (err) {
+      throw fromNative(err, 'CLOSE', { fd });
+    }
   }
 
   /**

@@ -40,8 +40,8 @@ describe('RLIMIT_NOFILE exhausted mid-way', () => {
       const real = require('node-gyp-build')(${JSON.stringify(path.resolve(__dirname, '../..'))});
       const count = () => fs.readdirSync('/proc/self/fd').length;
       // A session stand-in: a real fd for the session, LUO ioctls answered here.
-      const binding = { ...real, ioctlSync: (fd, op) => (op === 'LIVEUPDATE_IOCTL_CREATE_SESSION' ? { fd: real.memfdCreateSync('session', 0) } : {}) };
-      binding.ioctl = async (fd, op, args) => binding.ioctlSync(fd, op, args);
+      const binding = { ...real, ioctlSync: (fd, op) => (op === real.ioctlLayout.LIVEUPDATE_IOCTL_CREATE_SESSION.index ? real.memfdCreateSync('session', 0) : undefined) };
+      binding.ioctl = async (fd, op, ...inputs) => binding.ioctlSync(fd, op, ...inputs);
       const lu = LiveUpdate.openSync('/dev/null', { binding });
       const session = lu.createSessionSync('s');
       const memfd = Memfd.createSync('kept');

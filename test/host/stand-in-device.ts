@@ -7,7 +7,8 @@
 import * as fs from 'node:fs';
 import { defaultBinding } from '../../lib/binding';
 import type { Kexec } from '../../lib/kexec';
-import type { Binding, IoctlArgs, IoctlOperation, IoctlResult } from '../../types/binding';
+import type { Binding, IoctlOperation } from '../../types/binding';
+import { type IoctlArgs, type IoctlResult, namedIoctl } from './named-ioctl';
 import { nativeError } from './fake-binding';
 
 interface StandInSession {
@@ -85,8 +86,7 @@ export function standInDevice(incoming: Record<string, Record<string, string>> =
 
   const binding: Binding = {
     ...real,
-    ioctlSync,
-    ioctl: async (fd, op, args) => ioctlSync(fd, op, args),
+    ...namedIoctl(ioctlSync),
     openSync: () => real.openSync('/dev/null', real.constants.O_RDONLY),
     open: async () => real.openSync('/dev/null', real.constants.O_RDONLY),
   };
