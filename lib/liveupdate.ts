@@ -113,7 +113,7 @@ export class LiveUpdate extends OwnedFd {
   }
 
   #wrap(fd: number, name: string, direction: SessionDirection): Session {
-    return new Session(fd, { binding: this.binding, ...knownSession(name, direction) });
+    return new Session(fd, knownSession(name, direction, this.binding));
   }
 }
 

@@ -71,7 +71,10 @@ export class OwnedFd implements Disposable {
   // until they settle, so a worker thread never uses a recycled number.
   #pending = 0;
   #closeDeferred = false;
-  readonly #identity: Required<FdIdentity>;
+  // Two fields, not an identity object spread over defaults: every session
+  // create+close pays for what is allocated here.
+  readonly #label: string;
+  readonly #closedCode: Required<FdIdentity>['closedCode'];
   /** @internal */
   protected readonly binding: Binding;
 
@@ -85,13 +88,14 @@ export class OwnedFd implements Disposable {
   constructor(fd: number, options: OwnedFdOptions = {}, identity: FdIdentity = {}) {
     this.#fd = validateFd(fd);
     this.binding = validateOptions(options).binding ?? defaultBinding();
-    this.#identity = { label: `fd ${fd}`, closedCode: 'ERR_CLOSED', ...identity };
-    unclosed.register(this, { label: this.#identity.label, fd, createdAt: recordCreationSite ? callerStack() : undefined }, this);
+    this.#label = identity.label ?? `fd ${fd}`;
+    this.#closedCode = identity.closedCode ?? 'ERR_CLOSED';
+    unclosed.register(this, { label: this.#label, fd, createdAt: recordCreationSite ? callerStack() : undefined }, this);
   }
 
   /** The fd number. Throws ERR_CLOSED (ERR_SESSION_CLOSED for sessions) once closed or detached. */
   get fd(): number {
-    if (this.#closed) throw closedError(this.#identity.label, this.#identity.closedCode);
+    if (this.#closed) throw closedError(this.#label, this.#closedCode);
     return this.#fd;
   }
 
@@ -124,7 +128,7 @@ export class OwnedFd implements Disposable {
   detach(): number {
     const fd = this.fd;
     if (this.#pending > 0) {
-      throw invalidState(`cannot detach ${this.#identity.label} while ${this.#pending} Promise call(s) on it are in flight`, { fd });
+      throw invalidState(`cannot detach ${this.#label} while ${this.#pending} Promise call(s) on it are in flight`, { fd });
     }
     this.#release();
     return fd;

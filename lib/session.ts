@@ -222,7 +222,10 @@ export function probeSession(fd: number, binding: Binding, direction?: SessionDi
   throw new Error(`session ${JSON.stringify(name)} accepted fd -1 for preservation; this kernel breaks the LUO uAPI`);
 }
 
-/** @internal */
-export function knownSession(name: string, direction: SessionDirection): KnownSession {
-  return { [known]: { name, direction } };
+/**
+ * @internal The options for a Session whose name and direction the caller
+ * knows: one object, not a spread, since LiveUpdate makes one per create.
+ */
+export function knownSession(name: string, direction: SessionDirection, binding: Binding): SessionOptions & KnownSession {
+  return { binding, [known]: { name, direction } };
 }
