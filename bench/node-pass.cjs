@@ -9,10 +9,17 @@
 //   node bench/node-pass.cjs LIB stage1 SESSIONS FILES GETNAMES FLOOR
 //   node bench/node-pass.cjs LIB retrieve MODE SESSION FILES
 //   node bench/node-pass.cjs LIB restore MODE SESSION FILES BYTES
+//   node bench/node-pass.cjs LIB sweep-preserve MODE SIZES
+//   node bench/node-pass.cjs LIB sweep-restore MODE PREFIX SIZES
+// MODE: sync, promise (each call awaited), concurrent (Promise.all), and
+// for sweep-restore mapsync (Memfd.mapSync instead of reads, when the
+// library has it).
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
+const { monitorEventLoopDelay } = require('node:perf_hooks');
 const { promisify } = require('node:util');
+const { filesFor, pattern } = require('./sweep.cjs');
 
 const [lib, what, ...rest] = process.argv.slice(2);
 const { LiveUpdate, Memfd } = require(path.resolve(lib, 'dist/index.js'));
@@ -26,8 +33,22 @@ const now = () => process.hrtime.bigint();
 // guest's one emulated CPU, Node core's own included. The long Promise loops
 // (get_name, the floor) are capped at this, which keeps a pass to minutes.
 const PROMISE_MAX = 1000;
-function report(impl, op, n, ns) {
-  process.stdout.write(`${JSON.stringify({ impl, op, n, ns: Number(ns) })}\n`);
+function report(impl, op, n, ns, extra = {}) {
+  process.stdout.write(`${JSON.stringify({ impl, op, n, ns: Number(ns), ...extra })}\n`);
+}
+
+// The event loop's longest stall while `run` goes, in ms: timers asked for
+// every millisecond, so a loop that never stalls shows about 1 ms (the
+// sampling interval itself is in the figure).
+async function withLoopDelay(run) {
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  try {
+    await run();
+  } finally {
+    h.disable();
+  }
+  return h.max / 1e6;
 }
 
 async function timed(impl, op, n, run) {
@@ -134,6 +155,7 @@ async function retrieve(op, mode, name, files, bytes) {
     }
     s.finishSync();
     report(impl, op, files, now() - t);
+    fromStart(impl, op);
     s.close();
   } else {
     const s = await lu.retrieveSession(name);
@@ -147,7 +169,134 @@ async function retrieve(op, mode, name, files, bytes) {
     }
     await s.finish();
     report(impl, op, files, now() - t);
+    fromStart(impl, op);
     s.close();
+  }
+  lu.close();
+}
+
+// The live update as a service sees it: from the moment its parent spawned
+// it (BENCH_SPAWN_NS, CLOCK_MONOTONIC as process.hrtime) to every file
+// retrieved, verified and the session finished: exec, Node's start-up and
+// loading the library included, as in bench/luo-bench.c.
+function fromStart(impl, op) {
+  if (op !== 'restore-verify' || !process.env.BENCH_SPAWN_NS) return;
+  report(impl, 'restore-from-start', 1, now() - BigInt(process.env.BENCH_SPAWN_NS));
+}
+
+// Size sweep, stage 1: preserve filesFor(size) memfds of each size, already
+// written, into a throwaway session (the stage-2 sessions are made by
+// bench/guest.cjs: the device is open in one process at a time). Promise
+// modes also report the event loop's longest stall meanwhile.
+async function sweepPreserve(mode, sizes) {
+  const lu = LiveUpdate.openSync();
+  const impl = `node-${mode}`;
+  const run = async (size, tag) => {
+    const count = filesFor(size);
+    const data = pattern(size);
+    const memfds = [];
+    for (let i = 0; i < count; i++) {
+      const m = Memfd.createSync('bench');
+      fs.writeSync(m.fd, data, i & 0xff, size, 0);
+      memfds.push(m);
+    }
+    const s = lu.createSessionSync(`bsp-${mode}-${tag}-${size}`);
+    const t = now();
+    const eld = await withLoopDelay(async () => {
+      if (mode === 'sync') for (let i = 0; i < count; i++) s.preserveSync(memfds[i], i + 1);
+      else if (mode === 'promise') for (let i = 0; i < count; i++) await s.preserve(memfds[i], i + 1);
+      else await Promise.all(memfds.map((m, i) => s.preserve(m, i + 1)));
+    });
+    const ns = now() - t;
+    s.close();
+    for (const m of memfds) m.close();
+    return { count, ns, eld };
+  };
+  await run(sizes[0], 'warm');
+  for (const size of sizes) {
+    const { count, ns, eld } = await run(size, 'timed');
+    report(impl, 'sweep-preserve', count, ns, { size, ...(mode === 'sync' ? {} : { eldMaxMs: eld }) });
+  }
+  lu.close();
+}
+
+// Size sweep, stage 2: session PREFIX-SIZE holds filesFor(size) files of
+// the pattern. Timed from retrieving the session: every file retrieved and
+// the session finished (sweep-retrieve; the loop delay is watched over
+// this part), then each file read back and compared (sweep-restore is the
+// whole, retrieve included). Finishing before reading is allowed: the
+// files stay the process's own.
+async function sweepRestore(mode, prefix, sizes) {
+  const mapSync = typeof Memfd.prototype.mapSync === 'function';
+  if (mode === 'mapsync' && !mapSync) {
+    report('node-mapsync', 'sweep-restore', 0, 0, { skipped: 'this library has no Memfd.mapSync' });
+    return;
+  }
+  const lu = LiveUpdate.openSync();
+  const impl = `node-${mode}`;
+  // sw-MODE-warm (4 KiB files) goes first, untimed: see bench/guest.cjs.
+  for (const entry of ['warm', ...sizes]) {
+    const name = `${prefix}-${entry}`;
+    const size = entry === 'warm' ? 4096 : entry;
+    const count = filesFor(size);
+    const expected = pattern(size);
+    const bufs = Array.from({ length: mode === 'concurrent' ? count : 1 }, () => Buffer.allocUnsafe(size));
+    const check = (i, buf) => {
+      if (!buf.equals(expected.subarray(i & 0xff, (i & 0xff) + size))) throw new Error(`${name}: file ${i} differs`);
+    };
+    const t = now();
+    let files;
+    let s;
+    const eld = await withLoopDelay(async () => {
+      if (mode === 'sync' || mode === 'mapsync') {
+        s = lu.retrieveSessionSync(name);
+        files = Array.from({ length: count }, (_, i) => s.retrieveSync(i + 1));
+        s.finishSync();
+      } else if (mode === 'promise') {
+        s = await lu.retrieveSession(name);
+        files = [];
+        for (let i = 0; i < count; i++) files.push(await s.retrieve(i + 1));
+        await s.finish();
+      } else {
+        s = await lu.retrieveSession(name);
+        files = await Promise.all(Array.from({ length: count }, (_, i) => s.retrieve(i + 1)));
+        await s.finish();
+      }
+    });
+    const retrieved = now();
+    const readAll = async (f, buf) => {
+      for (let off = 0; off < size; ) {
+        const got = mode === 'sync' ? fs.readSync(f.fd, buf, off, size - off, off) : (await read(f.fd, buf, off, size - off, off)).bytesRead;
+        if (got === 0) throw new Error('short read');
+        off += got;
+      }
+    };
+    if (mode === 'mapsync') {
+      // The file as it is in memory, no copy. mapSync needs the shrink
+      // seal (a file that shrinks under a mapping kills with SIGBUS).
+      for (let i = 0; i < count; i++) {
+        const m = Memfd.from(files[i]);
+        files[i] = m;
+        if (!m.getSealsSync().includes('shrink')) m.addSealsSync(['shrink']);
+        const map = m.mapSync();
+        check(i, Buffer.from(map.buffer, 0, size));
+        map.unmap();
+      }
+    } else if (mode === 'concurrent') {
+      await Promise.all(files.map((f, i) => readAll(f, bufs[i]).then(() => check(i, bufs[i]))));
+    } else {
+      for (let i = 0; i < count; i++) {
+        await readAll(files[i], bufs[0]);
+        check(i, bufs[0]);
+      }
+    }
+    const done = now();
+    for (const f of files) f.close();
+    s.close();
+    if (name.endsWith('-warm')) continue;
+    const extra = { size, ...(mode === 'promise' || mode === 'concurrent' ? { eldMaxMs: eld } : {}) };
+    report(impl, 'sweep-retrieve', count, retrieved - t, extra);
+    report(impl, 'sweep-restore', count, done - t, { size });
   }
   lu.close();
 }
@@ -157,6 +306,8 @@ async function main() {
   if (what === 'stage1') await stage1(...n);
   else if (what === 'retrieve') await retrieve('retrieve-finish', n[0], n[1], n[2], 0);
   else if (what === 'restore') await retrieve('restore-verify', n[0], n[1], n[2], n[3]);
+  else if (what === 'sweep-preserve') await sweepPreserve(n[0], String(n[1]).split(',').map(Number));
+  else if (what === 'sweep-restore') await sweepRestore(n[0], n[1], String(n[2]).split(',').map(Number));
   else throw new Error(`unknown step ${what}`);
 }
 
