@@ -2,7 +2,7 @@ import type { IoctlInput, IoctlOperation, IoctlOutput } from '../types/binding';
 import { type Binding, defaultBinding } from './binding';
 import { callSync, fromNative, invalidArgType, invalidArgValue, invalidState } from './errors';
 import { type Adoptable, OwnedFd, type OwnedFdOptions, adoptFd, adoptableFd, duplicateFd } from './owned-fd';
-import { type FdLike, type Token, fdOf, validateOptions, validateToken } from './validate';
+import { type FdLike, type Token, fdOf, tokenArg, validateOptions, validateToken } from './validate';
 
 /** `outgoing`: created in this kernel, to be kept. `incoming`: retrieved after a live update. */
 export type SessionDirection = 'outgoing' | 'incoming';
@@ -105,7 +105,7 @@ export class Session extends OwnedFd {
    */
   preserveSync(file: FdLike, token: Token): void {
     const target = fdOf(file);
-    const t = validateToken(token);
+    const t = tokenArg(token);
     if (this.direction !== 'outgoing') throw this.#wrongDirection('LIVEUPDATE_SESSION_PRESERVE_FD', 'outgoing');
     const fd = this.fd;
     try {
@@ -132,7 +132,7 @@ export class Session extends OwnedFd {
 
   /** Retrieves the file preserved under `token` (LIVEUPDATE_SESSION_RETRIEVE_FD); incoming sessions only. */
   retrieveSync(token: Token): OwnedFd {
-    const t = validateToken(token);
+    const t = tokenArg(token);
     if (this.direction !== 'incoming') throw this.#wrongDirection('LIVEUPDATE_SESSION_RETRIEVE_FD', 'incoming');
     const fd = this.fd;
     let out;
@@ -180,8 +180,8 @@ export class Session extends OwnedFd {
   }
 
   // `fd` is the fd the error is about: the file being preserved, else the session.
-  #failed(err: unknown, operation: IoctlOperation, fd: number, token?: bigint): unknown {
-    return fromNative(err, operation, { session: this.name, fd, token });
+  #failed(err: unknown, operation: IoctlOperation, fd: number, token?: number | bigint): unknown {
+    return fromNative(err, operation, { session: this.name, fd, token: token === undefined ? undefined : BigInt(token) });
   }
 
   // The Promise forms: the same checks, then the call on a worker while

@@ -53,6 +53,7 @@ constexpr IoctlOp kOps[] = {
 constexpr size_t kMaxStruct = 72;
 static_assert(sizeof(CreateSession) <= kMaxStruct && sizeof(SessionGetName) <= kMaxStruct);
 constexpr uint32_t kOpCount = sizeof(kOps) / sizeof(kOps[0]);
+constexpr double kMaxSafeInteger = 9007199254740991.0;  // Number.MAX_SAFE_INTEGER
 
 // One ioctl's struct: zero-filled, size-prefixed, 8-aligned for the token.
 struct Buffer {
@@ -85,11 +86,22 @@ void ReadInputs(const Napi::CallbackInfo& info, const IoctlOp& op, Buffer& buf) 
     std::memcpy(buf.bytes + op.fd.offset, &fd, sizeof(fd));
   }
   if (op.token.dir == Dir::kIn) {
+    // A bigint, or a number that is a safe non-negative integer: lib/
+    // passes small tokens as numbers, sparing a BigInt per call.
     Napi::Value v = info[next++];
-    if (!v.IsBigInt()) throw Napi::TypeError::New(env, "token must be a bigint");
-    bool lossless = false;
-    uint64_t token = v.As<Napi::BigInt>().Uint64Value(&lossless);
-    if (!lossless) throw Napi::RangeError::New(env, "token must fit in 64 unsigned bits");
+    uint64_t token;
+    if (v.IsNumber()) {
+      double d = v.As<Napi::Number>().DoubleValue();
+      if (!(d >= 0 && d <= kMaxSafeInteger && std::trunc(d) == d))
+        throw Napi::RangeError::New(env, "token must be a safe non-negative integer or a bigint");
+      token = static_cast<uint64_t>(d);
+    } else if (v.IsBigInt()) {
+      bool lossless = false;
+      token = v.As<Napi::BigInt>().Uint64Value(&lossless);
+      if (!lossless) throw Napi::RangeError::New(env, "token must fit in 64 unsigned bits");
+    } else {
+      throw Napi::TypeError::New(env, "token must be a bigint or a number");
+    }
     std::memcpy(buf.bytes + op.token.offset, &token, sizeof(token));
   }
   if (op.name_field.dir == Dir::kIn) {

@@ -14,7 +14,8 @@ export type IoctlOutput = number | string | undefined;
  * table's field order (fd, token, name), each present only when the
  * operation reads it: CREATE_SESSION and RETRIEVE_SESSION take (name),
  * SESSION_PRESERVE_FD (fd, token), SESSION_RETRIEVE_FD (token), FINISH and
- * GET_NAME nothing. The struct's other fields stay zero.
+ * GET_NAME nothing. A token is a bigint, or a number that is a safe
+ * non-negative integer. The struct's other fields stay zero.
  */
 export type IoctlInput = number | bigint | string;
 

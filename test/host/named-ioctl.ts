@@ -34,7 +34,8 @@ export function namedArgs(op: IoctlOperation, inputs: IoctlInput[]): IoctlArgs {
   const args: IoctlArgs = {};
   let next = 0;
   if (l.fd?.direction === 'in') args.fd = inputs[next++] as number;
-  if (l.token?.direction === 'in') args.token = inputs[next++] as bigint;
+  // The library passes small tokens as numbers; the devices key by bigint.
+  if (l.token?.direction === 'in') args.token = BigInt(inputs[next++] as number | bigint);
   if (l.name?.direction === 'in') args.name = inputs[next++] as string;
   return args;
 }
