@@ -19,9 +19,12 @@ function record(obj) {
   fs.appendFileSync(out, `${JSON.stringify(obj)}\n`);
 }
 
-// Runs one measuring process and records its lines, tagged.
+// Runs one measuring process and records its lines, tagged. The child gets
+// the spawn time (BENCH_SPAWN_NS, CLOCK_MONOTONIC as process.hrtime) for
+// the rows timed from process start.
 function run(argv, tags) {
-  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const env = { ...process.env, BENCH_SPAWN_NS: String(process.hrtime.bigint()) };
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', maxBuffer: 1 << 20, env });
   if (r.status !== 0) {
     console.log(`bench: ${argv.join(' ')} failed (${r.status ?? r.signal}): ${r.stderr}`);
     record({ ...tags, error: `${argv.slice(1).join(' ')}: exit ${r.status ?? r.signal}: ${r.stderr.trim().split('\n').slice(-3).join(' / ')}` });
@@ -31,11 +34,14 @@ function run(argv, tags) {
 }
 
 const node = (lib, ...args) => [process.execPath, passScript, lib.dir, ...args.map(String)];
-// A --baseline from before Memfd.mapSync has no restore-map row.
-const canMap = (lib) => fs.existsSync(path.join(lib.dir, 'dist/memfd-mapping.js'));
 const keys = () => ['c', ...config.libs.flatMap((lib) => ['sync', 'promise'].map((mode) => `${lib.name}-${mode}`))];
 const { sessions, files, getnames, floor } = config.counts;
 const s2 = config.stage2;
+const { filesFor, pattern: sweepPattern } = require('./sweep.cjs');
+// The size sweep runs for this tree only (not a --baseline), in every form.
+const sweep = config.sweep;
+const sweepLib = config.libs[0];
+const sweepModes = (mapSync) => ['sync', 'promise', 'concurrent', ...(mapSync ? ['mapsync'] : [])];
 
 if (stage === 1) {
   record({
@@ -47,6 +53,12 @@ if (stage === 1) {
     run(['python3', path.join(__dirname, 'luo_bench.py'), sessions, files, getnames, floor], { stage: 1, pass, lib: 'python' });
     for (const lib of config.libs) run(node(lib, 'stage1', sessions, files, getnames, floor), { stage: 1, pass, lib: lib.name });
   }
+  if (sweep) {
+    console.log(`bench: size sweep, preserve (${sweep.sizes.length} sizes)`);
+    const sizes = sweep.sizes.join(',');
+    run([config.cBinary, 'sweep-preserve', sizes], { stage: 1, pass: 1, lib: 'c' });
+    for (const mode of sweepModes(false)) run(node(sweepLib, 'sweep-preserve', mode, sizes), { stage: 1, pass: 1, lib: sweepLib.name });
+  }
   if (!s2) process.exit(0);
 
   // What stage 2 retrieves: one session of empty memfds per key and rep,
@@ -54,7 +66,6 @@ if (stage === 1) {
   // the kernel does not care who made a session.
   console.log('bench: preserving the sessions for stage 2');
   const { LiveUpdate, Memfd } = require(path.join(config.libs[0].dir, 'dist/index.js'));
-  const { liveUpdateToNextStage } = require(path.join(config.libs[0].dir, 'dist/vm/index.js'));
   const lu = LiveUpdate.openSync();
   const held = [];
   const pattern = Buffer.alloc(s2.restoreBytes + 256);
@@ -80,22 +91,43 @@ if (stage === 1) {
     }
     held.push(s);
   }
-  // The same restore, shrink-sealed so that stage 2 can map it (restore-map row).
-  for (const lib of config.libs.filter(canMap)) {
-    const s = lu.createSessionSync(`bm-${lib.name}`);
-    for (let i = 0; i < s2.restoreFiles; i++) {
-      const m = Memfd.createSync('bench', { size: s2.restoreBytes });
-      fs.writeSync(m.fd, pattern, i & 0xff, s2.restoreBytes, 0);
-      m.addSealsSync(['shrink']);
-      s.preserveSync(m, i + 1);
-      m.close();
+  if (sweep) {
+    // One session per size and form, filesFor(size) files of the pattern.
+    // Made with allowSealing, so the mapsync form can add the shrink seal
+    // Memfd.mapSync requires after the kexec.
+    const mapSync = typeof Memfd.prototype.mapSync === 'function';
+    const data = sweepPattern(Math.max(...sweep.sizes));
+    for (const key of ['c', ...sweepModes(mapSync)]) {
+      // Node's forms first retrieve a small session untimed (sw-KEY-warm),
+      // so the first size is not also V8's first call; C needs none.
+      for (const size of key === 'c' ? sweep.sizes : ['warm', ...sweep.sizes]) {
+        const s = lu.createSessionSync(`sw-${key}-${size}`);
+        const bytes = size === 'warm' ? 4096 : size;
+        for (let i = 0; i < filesFor(bytes); i++) {
+          const m = Memfd.createSync('bench', { allowSealing: true });
+          fs.writeSync(m.fd, data, i & 0xff, bytes, 0);
+          s.preserveSync(m, i + 1);
+          m.close();
+        }
+        held.push(s);
+      }
     }
-    held.push(s);
   }
   record({ stage: 1, preserved: held.length });
   lu.close();
-  liveUpdateToNextStage();
+  // The live update itself is timed from the host, which stamps each
+  // console line as it arrives (bench/run.mjs): this line, then the new
+  // kernel's init announcing stage 2, then stage 2's first line with the
+  // new kernel's uptime. Loading the kernel is done first, untimed.
+  const { kexec } = require(path.join(config.libs[0].dir, 'dist/index.js'));
+  const { nextStageCmdline } = require(path.join(config.libs[0].dir, 'dist/vm/qemu.js'));
+  kexec.loadSync({ kernel: process.env.LIVEUPDATE_VM_KERNEL, cmdline: nextStageCmdline(stage + 1) });
+  console.log('bench: reboot(KEXEC) now');
+  kexec.rebootSync();
 } else {
+  // The first line of stage 2: the new kernel's uptime tells, of the host's
+  // reboot-to-here, how much was this kernel booting (bench/run.mjs).
+  console.log(`bench: stage 2 started, uptime ${fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]} s`);
   for (let rep = 1; rep <= s2.reps; rep++) {
     console.log(`bench: stage 2 retrieve rep ${rep}/${s2.reps}`);
     run([config.cBinary, 'retrieve', `bf-c-${rep}`, s2.files], { stage: 2, pass: rep, lib: 'c' });
@@ -108,8 +140,13 @@ if (stage === 1) {
   for (const lib of config.libs) {
     for (const mode of ['sync', 'promise']) run(node(lib, 'restore', mode, `br-${lib.name}-${mode}`, s2.restoreFiles, s2.restoreBytes), { stage: 2, pass: 1, lib: lib.name });
   }
-  for (const lib of config.libs.filter(canMap)) {
-    run(node(lib, 'restore-map', `bm-${lib.name}`, s2.restoreFiles, s2.restoreBytes), { stage: 2, pass: 1, lib: lib.name });
+  if (sweep) {
+    console.log('bench: size sweep, retrieve and restore');
+    const mapSync = typeof require(path.join(sweepLib.dir, 'dist/index.js')).Memfd.prototype.mapSync === 'function';
+    const sizes = sweep.sizes.join(',');
+    run([config.cBinary, 'sweep-restore', 'sw-c', sizes], { stage: 2, pass: 1, lib: 'c' });
+    for (const mode of sweepModes(mapSync)) run(node(sweepLib, 'sweep-restore', mode, `sw-${mode}`, sizes), { stage: 2, pass: 1, lib: sweepLib.name });
+    if (!mapSync) run(node(sweepLib, 'sweep-restore', 'mapsync', 'sw-mapsync', sizes), { stage: 2, pass: 1, lib: sweepLib.name });
   }
   record({ stage: 2, done: true });
 }

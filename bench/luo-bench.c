@@ -8,6 +8,8 @@
 //   luo-bench stage1 SESSIONS FILES GETNAMES FLOOR   the in-kernel rows
 //   luo-bench retrieve SESSION FILES                 after the kexec: retrieve + finish
 //   luo-bench restore SESSION FILES BYTES            after the kexec: retrieve, read, verify, finish
+//   luo-bench sweep-preserve SIZES                   size sweep: preserve written memfds (SIZES: bytes, comma-separated)
+//   luo-bench sweep-restore PREFIX SIZES             size sweep after the kexec: session PREFIX-SIZE
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -132,7 +134,102 @@ static void retrieve(const char *op, const char *name, long files, long bytes) {
   struct finish_args f = {.size = sizeof f};
   if (ioctl(s, LIVEUPDATE_SESSION_FINISH, &f) < 0) die("FINISH");
   report(op, files, now_ns() - t);
+  // From the parent's spawn (BENCH_SPAWN_NS, CLOCK_MONOTONIC) to here: the
+  // same figure the Node side reports, exec included.
+  const char *spawn = getenv("BENCH_SPAWN_NS");
+  if (bytes && spawn) report("restore-from-start", 1, now_ns() - strtoull(spawn, NULL, 10));
   close(s);
+  close(dev);
+}
+
+// The size sweep's rules, as in bench/sweep.cjs: enough files of each size
+// to add up to about 16 MiB, at most 16, at least one.
+static long files_for(long size) {
+  long n = (16L << 20) / size;
+  return n < 1 ? 1 : n > 16 ? 16 : n;
+}
+
+static unsigned char *make_pattern(long size) {
+  unsigned char *p = malloc(size + 256);
+  if (!p) die("malloc");
+  for (long k = 0; k < 256; k++) p[k] = (unsigned char)k;
+  // Doubling copies: a byte loop over hundreds of MiB is slow under emulation.
+  for (long have = 256; have < size + 256; have *= 2)
+    memcpy(p + have, p, (have * 2 <= size + 256 ? have : size + 256 - have));
+  return p;
+}
+
+static void report_size(const char *op, long n, uint64_t ns, long size) {
+  printf("{\"impl\":\"c\",\"op\":\"%s\",\"n\":%ld,\"ns\":%llu,\"size\":%ld}\n", op, n, (unsigned long long)ns, size);
+  fflush(stdout);
+}
+
+// Stage 1 of the sweep: preserve written memfds into a throwaway session
+// (bench/guest.cjs makes the ones stage 2 retrieves).
+static void sweep_preserve(char *sizes) {
+  int dev = open_device();
+  for (char *tok = strtok(sizes, ","); tok; tok = strtok(NULL, ",")) {
+    long size = atol(tok), count = files_for(size);
+    unsigned char *pattern = make_pattern(size);
+    int *fds = calloc(count, sizeof *fds);
+    for (long i = 0; i < count; i++) {
+      if ((fds[i] = memfd_create("bench", MFD_CLOEXEC)) < 0) die("memfd_create");
+      if (pwrite(fds[i], pattern + (i & 0xff), size, 0) != size) die("pwrite");
+    }
+    char name[64];
+    snprintf(name, sizeof name, "bsp-c-%ld", size);
+    int s = session(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, name);
+    uint64_t t = now_ns();
+    for (long i = 0; i < count; i++) {
+      struct fd_args a = {.size = sizeof a, .fd = fds[i], .token = (uint64_t)i + 1};
+      if (ioctl(s, LIVEUPDATE_SESSION_PRESERVE_FD, &a) < 0) die("PRESERVE_FD");
+    }
+    report_size("sweep-preserve", count, now_ns() - t, size);
+    close(s);
+    for (long i = 0; i < count; i++) close(fds[i]);
+    free(fds);
+    free(pattern);
+  }
+  close(dev);
+}
+
+// Stage 2 of the sweep: retrieve all and finish (sweep-retrieve), then read
+// back and compare (sweep-restore: the whole, from retrieving the session).
+static void sweep_restore(const char *prefix, char *sizes) {
+  int dev = open_device();
+  for (char *tok = strtok(sizes, ","); tok; tok = strtok(NULL, ",")) {
+    long size = atol(tok), count = files_for(size);
+    unsigned char *pattern = make_pattern(size), *buf = malloc(size);
+    int *fds = calloc(count, sizeof *fds);
+    char name[64];
+    snprintf(name, sizeof name, "%s-%ld", prefix, size);
+    uint64_t t = now_ns();
+    int s = session(dev, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, name);
+    for (long i = 0; i < count; i++) {
+      struct fd_args a = {.size = sizeof a, .token = (uint64_t)i + 1};
+      if (ioctl(s, LIVEUPDATE_SESSION_RETRIEVE_FD, &a) < 0) die("RETRIEVE_FD");
+      fds[i] = a.fd;
+    }
+    struct finish_args f = {.size = sizeof f};
+    if (ioctl(s, LIVEUPDATE_SESSION_FINISH, &f) < 0) die("FINISH");
+    uint64_t retrieved = now_ns();
+    for (long i = 0; i < count; i++) {
+      for (long off = 0; off < size;) {
+        ssize_t got = pread(fds[i], buf + off, size - off, off);
+        if (got <= 0) die("pread");
+        off += got;
+      }
+      if (memcmp(buf, pattern + (i & 0xff), size)) { fprintf(stderr, "luo-bench: %s file %ld differs\n", name, i); exit(1); }
+    }
+    uint64_t done = now_ns();
+    report_size("sweep-retrieve", count, retrieved - t, size);
+    report_size("sweep-restore", count, done - t, size);
+    for (long i = 0; i < count; i++) close(fds[i]);
+    close(s);
+    free(fds);
+    free(buf);
+    free(pattern);
+  }
   close(dev);
 }
 
@@ -143,8 +240,13 @@ int main(int argc, char **argv) {
     retrieve("retrieve-finish", argv[2], atol(argv[3]), 0);
   else if (argc == 5 && !strcmp(argv[1], "restore"))
     retrieve("restore-verify", argv[2], atol(argv[3]), atol(argv[4]));
+  else if (argc == 3 && !strcmp(argv[1], "sweep-preserve"))
+    sweep_preserve(argv[2]);
+  else if (argc == 4 && !strcmp(argv[1], "sweep-restore"))
+    sweep_restore(argv[2], argv[3]);
   else {
-    fprintf(stderr, "usage: luo-bench stage1 SESSIONS FILES GETNAMES FLOOR | retrieve SESSION FILES | restore SESSION FILES BYTES\n");
+    fprintf(stderr, "usage: luo-bench stage1 SESSIONS FILES GETNAMES FLOOR | retrieve SESSION FILES | restore SESSION FILES BYTES"
+                    " | sweep-preserve SIZES | sweep-restore PREFIX SIZES\n");
     return 2;
   }
   return 0;

@@ -9,11 +9,17 @@
 //   node bench/node-pass.cjs LIB stage1 SESSIONS FILES GETNAMES FLOOR
 //   node bench/node-pass.cjs LIB retrieve MODE SESSION FILES
 //   node bench/node-pass.cjs LIB restore MODE SESSION FILES BYTES
-//   node bench/node-pass.cjs LIB restore-map SESSION FILES BYTES
+//   node bench/node-pass.cjs LIB sweep-preserve MODE SIZES
+//   node bench/node-pass.cjs LIB sweep-restore MODE PREFIX SIZES
+// MODE: sync, promise (each call awaited), concurrent (Promise.all), and
+// for sweep-restore mapsync (Memfd.mapSync instead of reads, when the
+// library has it).
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
+const { monitorEventLoopDelay } = require('node:perf_hooks');
 const { promisify } = require('node:util');
+const { filesFor, pattern } = require('./sweep.cjs');
 
 const [lib, what, ...rest] = process.argv.slice(2);
 const { LiveUpdate, Memfd } = require(path.resolve(lib, 'dist/index.js'));
@@ -27,8 +33,31 @@ const now = () => process.hrtime.bigint();
 // guest's one emulated CPU, Node core's own included. The long Promise loops
 // (get_name, the floor) are capped at this, which keeps a pass to minutes.
 const PROMISE_MAX = 1000;
-function report(impl, op, n, ns) {
-  process.stdout.write(`${JSON.stringify({ impl, op, n, ns: Number(ns) })}\n`);
+function report(impl, op, n, ns, extra = {}) {
+  process.stdout.write(`${JSON.stringify({ impl, op, n, ns: Number(ns), ...extra })}\n`);
+}
+
+// The event loop's longest stall while `run` goes, in ms: timers asked for
+// every millisecond, so a loop that never stalls shows about 1 ms (the
+// sampling interval itself is in the figure).
+async function withLoopDelay(run) {
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  try {
+    // The histogram records the gap between two timer runs, so its first
+    // run (which only starts the count) must come before `run` can stall
+    // the loop; otherwise the first stall goes unrecorded (seen: a max of 0
+    // over a concurrent preserve that took 16 ms).
+    await new Promise((resolve) => setTimeout(resolve, 3));
+    await run();
+    // One more tick before looking: a stall is recorded only when the
+    // timer next runs, and a run that stalled the loop throughout would
+    // otherwise leave the histogram empty.
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  } finally {
+    h.disable();
+  }
+  return h.max / 1e6;
 }
 
 async function timed(impl, op, n, run) {
@@ -49,8 +78,19 @@ async function stage1(sessions, files, getnames, floor) {
   // The addon alone, without the library around it: what the native
   // crossing costs, apart from the library's own JavaScript.
   const binding = require(path.resolve(lib, 'dist/binding.js')).defaultBinding();
+  // The addon's calling convention: since issue 8 the operation is an index
+  // into its table and the inputs are positional; a --baseline library from
+  // before takes the name and an object of arguments.
+  const layout = binding.ioctlLayout;
+  const indexed = typeof layout.LIVEUPDATE_SESSION_GET_NAME.index === 'number';
+  const createRaw = indexed
+    ? (name) => binding.ioctlSync(lu.fd, layout.LIVEUPDATE_IOCTL_CREATE_SESSION.index, name)
+    : (name) => binding.ioctlSync(lu.fd, 'LIVEUPDATE_IOCTL_CREATE_SESSION', { name }).fd;
+  const getNameRaw = indexed
+    ? (fd) => binding.ioctlSync(fd, layout.LIVEUPDATE_SESSION_GET_NAME.index)
+    : (fd) => binding.ioctlSync(fd, 'LIVEUPDATE_SESSION_GET_NAME', {}).name;
   await timed('node-sync', 'create-close-raw', sessions, (n, tag) => {
-    for (let i = 0; i < n; i++) binding.closeSync(binding.ioctlSync(lu.fd, 'LIVEUPDATE_IOCTL_CREATE_SESSION', { name: `bench-raw-${tag}-${i}` }).fd);
+    for (let i = 0; i < n; i++) binding.closeSync(createRaw(`bench-raw-${tag}-${i}`));
   });
   await timed('node-sync', 'create-close', sessions, (n, tag) => {
     for (let i = 0; i < n; i++) lu.createSessionSync(`bench-js-${tag}-${i}`).close();
@@ -78,7 +118,7 @@ async function stage1(sessions, files, getnames, floor) {
     });
     if (impl === 'node-sync') {
       await timed(impl, 'get-name-raw', getnames, (n) => {
-        for (let i = 0; i < n; i++) binding.ioctlSync(s.fd, 'LIVEUPDATE_SESSION_GET_NAME', {});
+        for (let i = 0; i < n; i++) getNameRaw(s.fd);
       });
     }
     for (const x of sessionsUsed) x.close();
@@ -124,6 +164,7 @@ async function retrieve(op, mode, name, files, bytes) {
     }
     s.finishSync();
     report(impl, op, files, now() - t);
+    fromStart(impl, op);
     s.close();
   } else {
     const s = await lu.retrieveSession(name);
@@ -137,30 +178,135 @@ async function retrieve(op, mode, name, files, bytes) {
     }
     await s.finish();
     report(impl, op, files, now() - t);
+    fromStart(impl, op);
     s.close();
   }
   lu.close();
 }
 
-// The restore row again, each file read through Memfd.mapSync (no copy into
-// a buffer of ours) instead of readSync: the stage 1 memfds of this session
-// carry the shrink seal mapping needs. Sync only: there is no Promise mapSync.
-function restoreMapped(name, files, bytes) {
+// The live update as a service sees it: from the moment its parent spawned
+// it (BENCH_SPAWN_NS, CLOCK_MONOTONIC as process.hrtime) to every file
+// retrieved, verified and the session finished: exec, Node's start-up and
+// loading the library included, as in bench/luo-bench.c.
+function fromStart(impl, op) {
+  if (op !== 'restore-verify' || !process.env.BENCH_SPAWN_NS) return;
+  report(impl, 'restore-from-start', 1, now() - BigInt(process.env.BENCH_SPAWN_NS));
+}
+
+// Size sweep, stage 1: preserve filesFor(size) memfds of each size, already
+// written, into a throwaway session (the stage-2 sessions are made by
+// bench/guest.cjs: the device is open in one process at a time). Promise
+// modes also report the event loop's longest stall meanwhile.
+async function sweepPreserve(mode, sizes) {
   const lu = LiveUpdate.openSync();
-  const pattern = Buffer.alloc(bytes + 256);
-  for (let k = 0; k < pattern.length; k++) pattern[k] = k & 0xff;
-  const t = now();
-  const s = lu.retrieveSessionSync(name);
-  for (let i = 0; i < files; i++) {
-    const f = Memfd.from(s.retrieveSync(i + 1));
-    const mapping = f.mapSync({ length: bytes });
-    if (!Buffer.from(mapping.buffer).equals(pattern.subarray(i & 0xff, (i & 0xff) + bytes))) throw new Error(`file ${i} differs`);
-    mapping.unmap();
-    f.close();
+  const impl = `node-${mode}`;
+  const run = async (size, tag) => {
+    const count = filesFor(size);
+    const data = pattern(size);
+    const memfds = [];
+    for (let i = 0; i < count; i++) {
+      const m = Memfd.createSync('bench');
+      fs.writeSync(m.fd, data, i & 0xff, size, 0);
+      memfds.push(m);
+    }
+    const s = lu.createSessionSync(`bsp-${mode}-${tag}-${size}`);
+    const t = now();
+    const eld = await withLoopDelay(async () => {
+      if (mode === 'sync') for (let i = 0; i < count; i++) s.preserveSync(memfds[i], i + 1);
+      else if (mode === 'promise') for (let i = 0; i < count; i++) await s.preserve(memfds[i], i + 1);
+      else await Promise.all(memfds.map((m, i) => s.preserve(m, i + 1)));
+    });
+    const ns = now() - t;
+    s.close();
+    for (const m of memfds) m.close();
+    return { count, ns, eld };
+  };
+  await run(sizes[0], 'warm');
+  for (const size of sizes) {
+    const { count, ns, eld } = await run(size, 'timed');
+    report(impl, 'sweep-preserve', count, ns, { size, ...(mode === 'sync' ? {} : { eldMaxMs: eld }) });
   }
-  s.finishSync();
-  report('node-sync', 'restore-map', files, now() - t);
-  s.close();
+  lu.close();
+}
+
+// Size sweep, stage 2: session PREFIX-SIZE holds filesFor(size) files of
+// the pattern. Timed from retrieving the session: every file retrieved and
+// the session finished (sweep-retrieve; the loop delay is watched over
+// this part), then each file read back and compared (sweep-restore is the
+// whole, retrieve included). Finishing before reading is allowed: the
+// files stay the process's own.
+async function sweepRestore(mode, prefix, sizes) {
+  const mapSync = typeof Memfd.prototype.mapSync === 'function';
+  if (mode === 'mapsync' && !mapSync) {
+    report('node-mapsync', 'sweep-restore', 0, 0, { skipped: 'this library has no Memfd.mapSync' });
+    return;
+  }
+  const lu = LiveUpdate.openSync();
+  const impl = `node-${mode}`;
+  // sw-MODE-warm (4 KiB files) goes first, untimed: see bench/guest.cjs.
+  for (const entry of ['warm', ...sizes]) {
+    const name = `${prefix}-${entry}`;
+    const size = entry === 'warm' ? 4096 : entry;
+    const count = filesFor(size);
+    const expected = pattern(size);
+    const bufs = Array.from({ length: mode === 'concurrent' ? count : 1 }, () => Buffer.allocUnsafe(size));
+    const check = (i, buf) => {
+      if (!buf.equals(expected.subarray(i & 0xff, (i & 0xff) + size))) throw new Error(`${name}: file ${i} differs`);
+    };
+    const t = now();
+    let files;
+    let s;
+    const eld = await withLoopDelay(async () => {
+      if (mode === 'sync' || mode === 'mapsync') {
+        s = lu.retrieveSessionSync(name);
+        files = Array.from({ length: count }, (_, i) => s.retrieveSync(i + 1));
+        s.finishSync();
+      } else if (mode === 'promise') {
+        s = await lu.retrieveSession(name);
+        files = [];
+        for (let i = 0; i < count; i++) files.push(await s.retrieve(i + 1));
+        await s.finish();
+      } else {
+        s = await lu.retrieveSession(name);
+        files = await Promise.all(Array.from({ length: count }, (_, i) => s.retrieve(i + 1)));
+        await s.finish();
+      }
+    });
+    const retrieved = now();
+    const readAll = async (f, buf) => {
+      for (let off = 0; off < size; ) {
+        const got = mode === 'sync' ? fs.readSync(f.fd, buf, off, size - off, off) : (await read(f.fd, buf, off, size - off, off)).bytesRead;
+        if (got === 0) throw new Error('short read');
+        off += got;
+      }
+    };
+    if (mode === 'mapsync') {
+      // The file as it is in memory, no copy. mapSync needs the shrink
+      // seal (a file that shrinks under a mapping kills with SIGBUS).
+      for (let i = 0; i < count; i++) {
+        const m = Memfd.from(files[i]);
+        files[i] = m;
+        if (!m.getSealsSync().includes('shrink')) m.addSealsSync(['shrink']);
+        const map = m.mapSync();
+        check(i, Buffer.from(map.buffer, 0, size));
+        map.unmap();
+      }
+    } else if (mode === 'concurrent') {
+      await Promise.all(files.map((f, i) => readAll(f, bufs[i]).then(() => check(i, bufs[i]))));
+    } else {
+      for (let i = 0; i < count; i++) {
+        await readAll(files[i], bufs[0]);
+        check(i, bufs[0]);
+      }
+    }
+    const done = now();
+    for (const f of files) f.close();
+    s.close();
+    if (name.endsWith('-warm')) continue;
+    const extra = { size, ...(mode === 'promise' || mode === 'concurrent' ? { eldMaxMs: eld } : {}) };
+    report(impl, 'sweep-retrieve', count, retrieved - t, extra);
+    report(impl, 'sweep-restore', count, done - t, { size });
+  }
   lu.close();
 }
 
@@ -169,7 +315,8 @@ async function main() {
   if (what === 'stage1') await stage1(...n);
   else if (what === 'retrieve') await retrieve('retrieve-finish', n[0], n[1], n[2], 0);
   else if (what === 'restore') await retrieve('restore-verify', n[0], n[1], n[2], n[3]);
-  else if (what === 'restore-map') restoreMapped(n[0], n[1], n[2]);
+  else if (what === 'sweep-preserve') await sweepPreserve(n[0], String(n[1]).split(',').map(Number));
+  else if (what === 'sweep-restore') await sweepRestore(n[0], n[1], String(n[2]).split(',').map(Number));
   else throw new Error(`unknown step ${what}`);
 }
 

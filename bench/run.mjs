@@ -2,7 +2,7 @@
 // `npm run bench`: the library against a C reference on the project's LUO
 // kernel, in one boot of the QEMU guest (see README, Performance).
 //
-//   npm run bench -- [--passes N] [--quick] [--baseline GIT-REF] [--no-kexec] [--out DIR] [--from RAW.jsonl]
+//   npm run bench -- [--passes N] [--quick] [--baseline GIT-REF] [--no-kexec] [--sizes 4K,1M,…] [--no-readme] [--out DIR] [--from RAW.jsonl]
 //
 // The C reference (bench/luo-bench.c) is compiled here with gcc -O2 -static;
 // the guest runs the host's root over 9p, so it and this checkout run there
@@ -18,6 +18,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const require = createRequire(import.meta.url);
+const { parseSizes, sizeLabel, filesFor } = require('./sweep.cjs');
+const { sweepSvg } = require('./chart.cjs');
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { cacheRoot, ensureHostPackages, ensureKernel, runVm, stderrReporter, duration } = require(path.join(root, 'dist/vm/index.js'));
 const { kvmUsable, defaultCpus } = require(path.join(root, 'dist/vm/qemu.js'));
@@ -29,6 +31,10 @@ const { values } = parseArgs({
     baseline: { type: 'string' },
     'no-kexec': { type: 'boolean', default: false },
     out: { type: 'string', default: path.join(root, 'bench/results') },
+    // The size sweep's memfd sizes; "none" skips the sweep.
+    sizes: { type: 'string' },
+    // Leave README.md's table (between the bench:start/end markers) alone.
+    'no-readme': { type: 'boolean', default: false },
     // Re-render the report from a previous run's raw bench.jsonl (no VM).
     from: { type: 'string' },
   },
@@ -47,8 +53,21 @@ const LABEL = {
   'open-close': 'Node core floor: open + close /dev/null',
   'retrieve-finish': 'after kexec: retrieve a file (+ finish)',
   'restore-verify': 'after kexec: restore 1 MiB, verified',
-  'restore-map': 'after kexec: restore 1 MiB via mapSync (C: read), verified',
 };
+
+// The size sweep's forms and operations, in table and chart order.
+const SWEEP_FORMS = [
+  ['c', 'C'],
+  ['node-sync', 'Node sync'],
+  ['node-promise', 'Node Promise'],
+  ['node-concurrent', 'Node Promise, concurrent'],
+  ['node-mapsync', 'Node mapSync'],
+];
+const SWEEP_OPS = [
+  ['sweep-preserve', 'preserve'],
+  ['sweep-retrieve', 'retrieve (+ finish)'],
+  ['sweep-restore', 'restore: retrieve, read back, verify, finish'],
+];
 
 const report = stderrReporter('[bench]');
 const passes = Number(values.passes);
@@ -61,6 +80,11 @@ const stage2 = values['no-kexec'] ? null : values.quick
   ? { reps: 1, files: 50, restoreFiles: 10, restoreBytes: 1 << 20 }
   : { reps: 3, files: 500, restoreFiles: 100, restoreBytes: 1 << 20 };
 
+// Up to 256 MiB by default: every form's files of every size stay
+// preserved together across the kexec, about 350 MiB per form.
+const sizeSpec = values.sizes ?? (values.quick ? '4K,1M,16M' : '4K,64K,1M,16M,64M,256M');
+const sweep = values['no-kexec'] || sizeSpec === 'none' ? null : { sizes: parseSizes(sizeSpec) };
+
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'liveupdate-bench-'));
 const cBinary = path.join(work, 'luo-bench');
 execFileSync('gcc', ['-O2', '-static', '-Wall', '-o', cBinary, path.join(root, 'bench/luo-bench.c')], { stdio: 'inherit' });
@@ -71,11 +95,12 @@ if (values.baseline) libs.push({ name: 'base', dir: buildBaseline(values.baselin
 ensureHostPackages(report);
 const kernel = await ensureKernel({ report });
 const configFile = path.join(work, 'config.json');
-fs.writeFileSync(configFile, JSON.stringify({ cBinary, libs, passes, counts, stage2 }));
+fs.writeFileSync(configFile, JSON.stringify({ cBinary, libs, passes, counts, stage2, sweep }));
 const outDir = values.from ? path.dirname(values.from) : fs.mkdtempSync(path.join(os.tmpdir(), 'liveupdate-bench-out-'));
 const consoleLog = path.join(work, 'console.log');
 const log = fs.createWriteStream(consoleLog);
 const host = hostInfo();
+const marks = {};
 report(`booting ${kernel.version} (${host.accel}); console: ${consoleLog}\n`);
 const run = values.from ? { wallMs: 0, exitCode: 0, timedOut: false } : await runVm({
   kernel: kernel.bzImage,
@@ -84,10 +109,19 @@ const run = values.from ? { wallMs: 0, exitCode: 0, timedOut: false } : await ru
   env: { BENCH_CONFIG: configFile },
   outDir,
   workDir: path.join(cacheRoot(), 'vm'),
-  // Room for the restore sessions (100 MiB per library and form, plus C).
-  memory: '3G',
+  // Room for the restore sessions (100 MiB per library and form, plus C)
+  // and the sweep's (about 350 MiB per form at the default sizes), all
+  // preserved at once, and for the new kernel beside them.
+  memory: '5G',
   timeoutMs: 40 * 60_000,
   onConsole: (line) => {
+    // Host-side stamps for the live update itself (see liveUpdateTimes).
+    if (/^bench: reboot\(KEXEC\) now/.test(line)) marks.reboot = performance.now();
+    else if (/^liveupdate-vm: stage 2 /.test(line)) marks.init = performance.now();
+    else if (/^bench: stage 2 started/.test(line)) {
+      marks.bench = performance.now();
+      marks.uptime = Number(/uptime ([\d.]+)/.exec(line)?.[1]);
+    }
     log.write(`${line}\n`);
     if (/^(bench:|liveupdate-vm:)|Kernel panic|Oops/.test(line)) report(`${line}\n`);
   },
@@ -101,7 +135,12 @@ const lines = fs.existsSync(path.join(outDir, 'bench.jsonl'))
 const errors = lines.filter((l) => l.error);
 for (const e of errors) report(`error: ${e.error}\n`);
 const guest = lines.find((l) => l.guest)?.guest;
-const rows = summarize(lines.filter((l) => l.op));
+const rows = summarize(lines.filter((l) => l.op && l.size === undefined && !l.skipped));
+const sweepRows = summarizeSweep(lines.filter((l) => l.op && l.size !== undefined));
+const skipped = lines.filter((l) => l.skipped).map((l) => `${l.impl}: ${l.skipped}`);
+// With --from, the previous run's host-side stamps are kept in its bench.json.
+const previous = values.from && fs.existsSync(path.join(values.out, 'bench.json')) ? JSON.parse(fs.readFileSync(path.join(values.out, 'bench.json'), 'utf8')) : undefined;
+const liveUpdate = values.from ? previous?.liveUpdate : liveUpdateTimes(marks);
 const argv = process.argv.slice(2).filter((a, i, all) => a !== '--from' && all[i - 1] !== '--from' && !a.startsWith('--from='));
 const command = ['npm run bench', ...(argv.length ? ['--', ...argv] : [])].join(' ');
 const result = {
@@ -117,6 +156,9 @@ const result = {
   stage2,
   vmWallMs: run.wallMs,
   errors: errors.map((e) => e.error),
+  skipped,
+  liveUpdate,
+  sweep: sweep && { sizes: sweep.sizes, files: sweep.sizes.map(filesFor), rows: sweepRows },
   rows,
   samples: lines.filter((l) => l.op),
 };
@@ -124,8 +166,10 @@ fs.mkdirSync(values.out, { recursive: true });
 fs.writeFileSync(path.join(values.out, 'bench.json'), `${JSON.stringify(result, null, 2)}\n`);
 const md = markdown(result);
 fs.writeFileSync(path.join(values.out, 'bench.md'), md);
+if (result.sweep?.rows.length) fs.writeFileSync(path.join(values.out, 'sweep.svg'), sweepSvg(result));
 process.stdout.write(`\n${md}\n`);
-report(`wrote ${path.relative(process.cwd(), path.join(values.out, 'bench.json'))} and bench.md; reproduce with: ${command}\n`);
+report(`wrote ${path.relative(process.cwd(), path.join(values.out, 'bench.json'))}, bench.md${result.sweep?.rows.length ? ' and sweep.svg' : ''}; reproduce with: ${command}\n`);
+if (!values['no-readme'] && path.resolve(values.out) === path.join(root, 'bench/results')) updateReadme(md);
 // The raw samples stay beside the report's input, for --from.
 report(`raw samples: ${path.join(outDir, 'bench.jsonl')}\n`);
 process.exitCode = errors.length || !guest ? 1 : 0;
@@ -142,7 +186,8 @@ function git(args) {
 function buildBaseline(ref) {
   const sha = git(['rev-parse', '--short', ref]);
   const dir = path.join(os.tmpdir(), `liveupdate-bench-base-${sha}`);
-  if (!fs.existsSync(path.join(dir, 'dist/index.js'))) {
+  // Both halves: a run cut short between them must not leave a library without its addon.
+  if (!fs.existsSync(path.join(dir, 'dist/index.js')) || !fs.existsSync(path.join(dir, 'build/Release/liveupdate.node'))) {
     report(`building the baseline ${ref} (${sha}) in ${dir}\n`);
     fs.rmSync(dir, { recursive: true, force: true });
     fs.mkdirSync(dir, { recursive: true });
@@ -151,7 +196,8 @@ function buildBaseline(ref) {
     execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: dir, stdio: 'inherit' });
     const sameNative = spawnSync('git', ['diff', '--quiet', sha, '--', 'native', 'binding.gyp'], { cwd: root }).status === 0;
     if (sameNative) fs.cpSync(path.join(root, 'build'), path.join(dir, 'build'), { recursive: true });
-    else execFileSync(process.execPath, [path.join(root, 'node_modules/node-gyp/bin/node-gyp.js'), 'rebuild'], { cwd: dir, stdio: 'inherit' });
+    // npm puts its own node-gyp on the script's PATH; node_modules has none.
+    else execFileSync('npm', ['run', '--silent', 'build:native'], { cwd: dir, stdio: 'inherit' });
   }
   return dir;
 }
@@ -191,6 +237,123 @@ function summarize(samples) {
   });
 }
 
+// The live update itself, from the host's stamps on console lines (QEMU's
+// serial port, read as it comes): the guest printing that it calls
+// reboot(KEXEC), the new kernel's init announcing stage 2, and stage 2's
+// first line. The new kernel's uptime at that line splits the second span
+// into the handover (old kernel shutting down, KHO, the jump: everything
+// before the new kernel's clock starts) and the new kernel's own boot.
+function liveUpdateTimes(m) {
+  if (m.reboot === undefined || m.init === undefined) return undefined;
+  const out = { rebootToInitMs: Math.round(m.init - m.reboot) };
+  if (m.bench !== undefined) {
+    out.rebootToStage2Ms = Math.round(m.bench - m.reboot);
+    if (Number.isFinite(m.uptime)) {
+      out.newKernelUptimeMs = Math.round(m.uptime * 1000);
+      out.handoverMs = Math.max(0, out.rebootToStage2Ms - out.newKernelUptimeMs);
+    }
+  }
+  return out;
+}
+
+// One sample per (op, form, size): the sweep runs one pass.
+function summarizeSweep(samples) {
+  return samples.map((x) => ({
+    op: x.op, lib: x.lib, impl: x.impl, size: x.size, files: x.n,
+    usPerFile: x.ns / x.n / 1000,
+    ...(x.eldMaxMs !== undefined ? { eldMaxMs: x.eldMaxMs } : {}),
+  }));
+}
+
+function sweepMarkdown(r) {
+  const rows = r.sweep?.rows ?? [];
+  if (!rows.length) return [];
+  const at = (op, impl, size) => rows.find((x) => x.op === op && x.impl === impl && x.size === size);
+  const out = ['', `**Size sweep** (one pass; ms per file, ×C beside; files per size: ${r.sweep.sizes.map((z, i) => `${sizeLabel(z)} ×${r.sweep.files[i]}`).join(', ')}):`, ''];
+  for (const [op, title] of SWEEP_OPS) {
+    const forms = SWEEP_FORMS.filter(([impl]) => impl !== 'node-mapsync' || op === 'sweep-restore');
+    out.push(`| ${title} | ${forms.map(([, l]) => l).join(' | ')} |`, `|---|${forms.map(() => '---').join('|')}|`);
+    for (const size of r.sweep.sizes) {
+      const c = at(op, 'c', size);
+      const cells = forms.map(([impl]) => {
+        const x = at(op, impl, size);
+        if (!x) return impl === 'node-mapsync' ? 'skipped' : '–';
+        const ms = msCell(x.usPerFile / 1000);
+        return impl === 'c' || !c ? ms : `${ms} (${(x.usPerFile / c.usPerFile).toFixed(1)}×)`;
+      });
+      out.push(`| ${sizeLabel(size)} | ${cells.join(' | ')} |`);
+    }
+    out.push('');
+  }
+  out.push('![Size sweep: ms per file against memfd size, C and Node](sweep.svg)');
+  return out;
+}
+
+// Promise forms and the event loop: the longest stall
+// (perf_hooks.monitorEventLoopDelay, 1 ms timer) while preserve, and
+// retrieve + finish, run, at the largest size and over all sizes.
+function loopDelayMarkdown(r) {
+  const rows = (r.sweep?.rows ?? []).filter((x) => x.eldMaxMs !== undefined);
+  if (!rows.length) return [];
+  const largest = Math.max(...r.sweep.sizes);
+  const out = ['', `**Event-loop delay of the Promise forms** (longest stall in ms, \`monitorEventLoopDelay\` at 1 ms resolution, so about 1 is a loop that never stalled; issue 8's goal: at most 10):`, ''];
+  out.push(`| form | preserve ${sizeLabel(largest)} | retrieve + finish ${sizeLabel(largest)} | worst over all sizes |`, '|---|---|---|---|');
+  for (const [impl, label] of SWEEP_FORMS.filter(([i]) => i === 'node-promise' || i === 'node-concurrent')) {
+    const mine = rows.filter((x) => x.impl === impl);
+    if (!mine.length) continue;
+    const get = (op) => mine.find((x) => x.op === op && x.size === largest)?.eldMaxMs;
+    const worst = Math.max(...mine.map((x) => x.eldMaxMs));
+    const f = (v) => (v === undefined ? '–' : `${v.toFixed(1)}${v > 10 ? ' ✗' : ''}`);
+    out.push(`| ${label} | ${f(get('sweep-preserve'))} | ${f(get('sweep-retrieve'))} | ${f(worst)} |`);
+  }
+  return out;
+}
+
+function liveUpdateMarkdown(r) {
+  const l = r.liveUpdate;
+  const rows = r.rows.filter((x) => x.op === 'restore-from-start');
+  const out = [];
+  if (l) {
+    out.push('', `**The live update itself**, stamped by the host as the guest's console lines arrive: from the line printed just before \`reboot(LINUX_REBOOT_CMD_KEXEC)\` to the new kernel's init announcing stage 2: ${(l.rebootToInitMs / 1000).toFixed(2)} s${l.rebootToStage2Ms !== undefined ? `; to the stage-2 bench process's first line ${(l.rebootToStage2Ms / 1000).toFixed(2)} s` : ''}${l.newKernelUptimeMs !== undefined ? `, of which the new kernel had been up ${(l.newKernelUptimeMs / 1000).toFixed(2)} s (its boot to that line) and ${(l.handoverMs / 1000).toFixed(2)} s came before its clock started (old kernel's shutdown, KHO handover, the jump)` : ''}. All under emulation.`);
+  }
+  if (rows.length) {
+    const get = (lib, impl) => rows.find((x) => x.lib === lib && x.impl === impl)?.us.median;
+    const c = get('c', 'c');
+    const parts = [`C ${msCell(c / 1000)} ms`];
+    for (const lib of [...new Set(rows.map((x) => x.lib))].filter((x) => x !== 'c')) {
+      for (const impl of ['node-sync', 'node-promise']) {
+        const v = get(lib, impl);
+        if (v !== undefined) parts.push(`Node ${impl === 'node-sync' ? 'sync' : 'Promise'}${lib === 'node' ? '' : ` (${lib === 'base' ? 'before' : lib})`} ${msCell(v / 1000)} ms (${(v / c).toFixed(1)}×)`);
+      }
+    }
+    out.push('', `**From process start in the new kernel to all files retrieved, verified and the session finished** (${r.stage2?.restoreFiles} × ${(r.stage2?.restoreBytes ?? 0) >> 20} MiB; timed from the parent's spawn, so exec, Node's start-up and loading the library count): ${parts.join(', ')}.`);
+  }
+  return out;
+}
+
+function msCell(ms) {
+  return ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms >= 1 ? ms.toFixed(2) : ms.toFixed(3);
+}
+
+// README.md shows the latest report between its bench markers; the prose
+// around them is written by hand.
+function updateReadme(md) {
+  const file = path.join(root, 'README.md');
+  const text = fs.readFileSync(file, 'utf8');
+  const start = '<!-- bench:start -->';
+  const end = '<!-- bench:end -->';
+  const a = text.indexOf(start);
+  const b = text.indexOf(end);
+  if (a < 0 || b < a) {
+    report('README.md has no bench markers; left as is\n');
+    return;
+  }
+  // Links in bench.md are relative to bench/results/.
+  const body = md.trim().replace('](sweep.svg)', '](bench/results/sweep.svg)');
+  fs.writeFileSync(file, `${text.slice(0, a + start.length)}\n${body}\n${text.slice(b)}`);
+  report('README.md: the table between the bench markers is this run\'s\n');
+}
+
 function markdown(r) {
   const find = (stage, op, lib, impl) => r.rows.find((x) => x.stage === stage && x.op === op && x.lib === lib && x.impl === impl)?.us;
   const fmt = (s) => (s ? `${num(s.median)}${s.n > 1 ? ` (${num(s.min)}–${num(s.max)})` : ''}` : '–');
@@ -211,12 +374,11 @@ function markdown(r) {
   }
   const out = [];
   out.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
-  const ops = ['create-close', 'create-close-raw', 'preserve', 'get-name', 'get-name-raw', 'retrieve-finish', 'restore-verify', 'restore-map', 'fstat', 'open-close'];
+  const ops = ['create-close', 'create-close-raw', 'preserve', 'get-name', 'get-name-raw', 'retrieve-finish', 'restore-verify', 'fstat', 'open-close'];
   for (const op of ops) {
     const stage = op === 'retrieve-finish' || op.startsWith('restore-') ? 2 : 1;
-    // The addon-alone rows compare with the C row of the same operation; the
-    // mapped restore with C's read restore.
-    const cOp = op === 'restore-map' ? 'restore-verify' : op.replace(/-raw$/, '');
+    // The addon-alone rows compare with the C row of the same operation.
+    const cOp = op.replace(/-raw$/, '');
     const c = find(stage, cOp, 'c', 'c');
     if (!c || !r.rows.some((x) => x.op === op)) continue;
     const count = r.samples.find((x) => x.op === cOp && x.lib === 'c')?.n;
@@ -246,6 +408,10 @@ function markdown(r) {
     `- Host: ${r.host.cpu}, ${r.host.cores} cores, ${r.host.memoryGiB} GiB, Linux ${r.host.kernel}; load average at start ${r.host.loadavg.join(', ')}.`,
     `- Counts: ${r.counts.sessions} sessions, ${r.counts.files} memfds, ${r.counts.getnames} get_name, ${r.counts.floor} fstat and open+close per pass${r.stage2 ? `; after the kexec ${r.stage2.files} files per session, ${r.stage2.restoreFiles} × ${r.stage2.restoreBytes >> 20} MiB restored` : ''}.`,
     `- Run ${r.date}, in ${duration(r.vmWallMs)} of VM time. Reproduce: \`${r.command}\`.`,
+    ...loopDelayMarkdown(r),
+    ...liveUpdateMarkdown(r),
+    ...sweepMarkdown(r),
+    ...(r.skipped?.length ? ['', `Skipped: ${r.skipped.join('; ')}.`] : []),
     ...(r.errors.length ? ['', `**Errors:** ${r.errors.join('; ')}`] : []),
     '',
   ].join('\n');

@@ -100,20 +100,25 @@ export class LiveUpdate extends OwnedFd {
   #sessionSync(operation: SessionIoctl, name: string, direction: SessionDirection): Session {
     validateSessionName(name);
     const fd = this.fd;
-    const out = callSync(operation, { session: name, fd }, () => this.binding.ioctlSync(fd, operation, { name }));
-    return this.#wrap(out.fd!, name, direction);
+    let out;
+    try {
+      out = this.binding.ioctlSync(fd, this.binding.ioctlLayout[operation].index, name) as number;
+    } catch (err) {
+      throw fromNative(err, operation, { session: name, fd });
+    }
+    return this.#wrap(out, name, direction);
   }
 
   async #session(operation: SessionIoctl, name: string, direction: SessionDirection): Promise<Session> {
     validateSessionName(name);
     const out = await this.withFd((fd) =>
-      callAsync(operation, { session: name, fd }, () => this.binding.ioctl(fd, operation, { name })),
+      callAsync(operation, { session: name, fd }, () => this.binding.ioctl(fd, this.binding.ioctlLayout[operation].index, name)),
     );
-    return this.#wrap(out.fd!, name, direction);
+    return this.#wrap(out as number, name, direction);
   }
 
   #wrap(fd: number, name: string, direction: SessionDirection): Session {
-    return new Session(fd, { binding: this.binding, ...knownSession(name, direction) });
+    return new Session(fd, knownSession(name, direction, this.binding));
   }
 }
 
@@ -138,7 +143,7 @@ const PROBE = 'LIVEUPDATE_SESSION_GET_NAME';
 function checkIsDeviceSync(binding: Binding, fd: number, path: string): number {
   let err: unknown;
   try {
-    binding.ioctlSync(fd, PROBE, {});
+    binding.ioctlSync(fd, binding.ioctlLayout[PROBE].index);
   } catch (e) {
     err = e;
   }
@@ -148,7 +153,7 @@ function checkIsDeviceSync(binding: Binding, fd: number, path: string): number {
 async function checkIsDevice(binding: Binding, fd: number, path: string): Promise<number> {
   let err: unknown;
   try {
-    await binding.ioctl(fd, PROBE, {});
+    await binding.ioctl(fd, binding.ioctlLayout[PROBE].index);
   } catch (e) {
     err = e;
   }

@@ -1,6 +1,6 @@
 import { type InspectOptionsStylized, debuglog, inspect } from 'node:util';
 import { type Binding, defaultBinding } from './binding';
-import { type ErrorContext, type Operation, callSync, closedError, invalidArgType, invalidState } from './errors';
+import { type ErrorContext, type Operation, callSync, closedError, fromNative, invalidArgType, invalidState } from './errors';
 import { validateFd, validateOptions } from './validate';
 
 /** Options shared by every fd-owning object. */
@@ -74,7 +74,10 @@ export class OwnedFd implements Disposable {
   // until they settle, so a worker thread never uses a recycled number.
   #pending = 0;
   #closeDeferred = false;
-  readonly #identity: Required<FdIdentity>;
+  // Two fields, not an identity object spread over defaults: every session
+  // create+close pays for what is allocated here.
+  readonly #label: string;
+  readonly #closedCode: Required<FdIdentity>['closedCode'];
   /** @internal */
   protected readonly binding: Binding;
 
@@ -88,13 +91,14 @@ export class OwnedFd implements Disposable {
   constructor(fd: number, options: OwnedFdOptions = {}, identity: FdIdentity = {}) {
     this.#fd = validateFd(fd);
     this.binding = validateOptions(options).binding ?? defaultBinding();
-    this.#identity = { label: `fd ${fd}`, closedCode: 'ERR_CLOSED', ...identity };
-    unclosed.register(this, { label: this.#identity.label, fd, createdAt: recordCreationSite ? callerStack() : undefined }, this);
+    this.#label = identity.label ?? `fd ${fd}`;
+    this.#closedCode = identity.closedCode ?? 'ERR_CLOSED';
+    unclosed.register(this, { label: this.#label, fd, createdAt: recordCreationSite ? callerStack() : undefined }, this);
   }
 
   /** The fd number. Throws ERR_CLOSED (ERR_SESSION_CLOSED for sessions) once closed or detached. */
   get fd(): number {
-    if (this.#closed) throw closedError(this.#identity.label, this.#identity.closedCode);
+    if (this.#closed) throw closedError(this.#label, this.#closedCode);
     return this.#fd;
   }
 
@@ -112,7 +116,12 @@ export class OwnedFd implements Disposable {
       return;
     }
     const fd = this.#fd;
-    callSync('CLOSE', { fd }, () => this.binding.closeSync(fd));
+    // A try, not callSync: no closure and context object per close.
+    try {
+      this.binding.closeSync(fd);
+    } catch (err) {
+      throw fromNative(err, 'CLOSE', { fd });
+    }
   }
 
   /**
@@ -122,7 +131,7 @@ export class OwnedFd implements Disposable {
   detach(): number {
     const fd = this.fd;
     if (this.#pending > 0) {
-      throw invalidState(`cannot detach ${this.#identity.label} while ${this.#pending} Promise call(s) on it are in flight`, { fd });
+      throw invalidState(`cannot detach ${this.#label} while ${this.#pending} Promise call(s) on it are in flight`, { fd });
     }
     this.#release();
     return fd;

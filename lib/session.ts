@@ -1,8 +1,8 @@
-import type { IoctlArgs, IoctlOperation } from '../types/binding';
+import type { IoctlInput, IoctlOperation, IoctlOutput } from '../types/binding';
 import { type Binding, defaultBinding } from './binding';
-import { type ErrorContext, callAsync, callSync, fromNative, invalidArgType, invalidArgValue, invalidState } from './errors';
+import { callSync, fromNative, invalidArgType, invalidArgValue, invalidState } from './errors';
 import { type Adoptable, OwnedFd, type OwnedFdOptions, adoptFd, adoptableFd, duplicateFd } from './owned-fd';
-import { type FdLike, type Token, fdOf, validateOptions, validateToken } from './validate';
+import { type FdLike, type Token, fdOf, tokenArg, validateOptions, validateToken } from './validate';
 
 /** `outgoing`: created in this kernel, to be kept. `incoming`: retrieved after a live update. */
 export type SessionDirection = 'outgoing' | 'incoming';
@@ -76,14 +76,26 @@ export class Session extends OwnedFd {
     this.direction = facts.direction;
   }
 
+  // Each sync call below is the native call and nothing else on success:
+  // the fd getter (the closed check), the direction check, and a try around
+  // the call. The error context (an object) is built only on failure. Under
+  // emulation, before V8 has optimized them, every extra JS call and object
+  // per ioctl showed up as tens of µs (issue 8: get_name through the library
+  // cost twice the addon alone).
+
   /** Asks the kernel for the session's name (LIVEUPDATE_SESSION_GET_NAME). */
   getNameSync(): string {
-    return this.#ioctlSync('LIVEUPDATE_SESSION_GET_NAME', {}).name ?? '';
+    const fd = this.fd;
+    try {
+      return this.binding.ioctlSync(fd, this.binding.ioctlLayout.LIVEUPDATE_SESSION_GET_NAME.index) as string;
+    } catch (err) {
+      throw this.#failed(err, 'LIVEUPDATE_SESSION_GET_NAME', fd);
+    }
   }
 
   /** Promise form of {@link Session.getNameSync}. */
   async getName(): Promise<string> {
-    return (await this.#ioctl('LIVEUPDATE_SESSION_GET_NAME', {})).name ?? '';
+    return (await this.#ioctl('LIVEUPDATE_SESSION_GET_NAME')) as string;
   }
 
   /**
@@ -92,7 +104,15 @@ export class Session extends OwnedFd {
    * The caller keeps its own fd; the session holds a reference of its own.
    */
   preserveSync(file: FdLike, token: Token): void {
-    this.#ioctlSync('LIVEUPDATE_SESSION_PRESERVE_FD', { fd: fdOf(file), token: validateToken(token) });
+    const target = fdOf(file);
+    const t = tokenArg(token);
+    if (this.direction !== 'outgoing') throw this.#wrongDirection('LIVEUPDATE_SESSION_PRESERVE_FD', 'outgoing');
+    const fd = this.fd;
+    try {
+      this.binding.ioctlSync(fd, this.binding.ioctlLayout.LIVEUPDATE_SESSION_PRESERVE_FD.index, target, t);
+    } catch (err) {
+      throw this.#failed(err, 'LIVEUPDATE_SESSION_PRESERVE_FD', target, t);
+    }
   }
 
   /**
@@ -102,22 +122,33 @@ export class Session extends OwnedFd {
    * file (one that got the same number) be preserved under `token`.
    */
   async preserve(file: FdLike, token: Token): Promise<void> {
-    const args = { fd: fdOf(file), token: validateToken(token) };
-    const context = this.#check('LIVEUPDATE_SESSION_PRESERVE_FD', args);
-    using copy = duplicateFd(args.fd, this.binding, 'LIVEUPDATE_SESSION_PRESERVE_FD', context);
-    await this.#ioctl('LIVEUPDATE_SESSION_PRESERVE_FD', { ...args, fd: copy.fd }, context);
+    const target = fdOf(file);
+    const t = validateToken(token);
+    const operation = 'LIVEUPDATE_SESSION_PRESERVE_FD';
+    if (this.direction !== 'outgoing') throw this.#wrongDirection(operation, 'outgoing');
+    using copy = duplicateFd(target, this.binding, operation, { session: this.name, fd: target, token: t });
+    await this.#ioctl(operation, [copy.fd, t], { fd: target, token: t });
   }
 
   /** Retrieves the file preserved under `token` (LIVEUPDATE_SESSION_RETRIEVE_FD); incoming sessions only. */
   retrieveSync(token: Token): OwnedFd {
-    const { fd } = this.#ioctlSync('LIVEUPDATE_SESSION_RETRIEVE_FD', { token: validateToken(token) });
-    return new OwnedFd(fd!, { binding: this.binding });
+    const t = tokenArg(token);
+    if (this.direction !== 'incoming') throw this.#wrongDirection('LIVEUPDATE_SESSION_RETRIEVE_FD', 'incoming');
+    const fd = this.fd;
+    let out;
+    try {
+      out = this.binding.ioctlSync(fd, this.binding.ioctlLayout.LIVEUPDATE_SESSION_RETRIEVE_FD.index, t) as number;
+    } catch (err) {
+      throw this.#failed(err, 'LIVEUPDATE_SESSION_RETRIEVE_FD', fd, t);
+    }
+    return new OwnedFd(out, { binding: this.binding });
   }
 
   /** Promise form of {@link Session.retrieveSync}. */
   async retrieve(token: Token): Promise<OwnedFd> {
-    const { fd } = await this.#ioctl('LIVEUPDATE_SESSION_RETRIEVE_FD', { token: validateToken(token) });
-    return new OwnedFd(fd!, { binding: this.binding });
+    const t = validateToken(token);
+    const fd = (await this.#ioctl('LIVEUPDATE_SESSION_RETRIEVE_FD', [t], { token: t })) as number;
+    return new OwnedFd(fd, { binding: this.binding });
   }
 
   /**
@@ -127,33 +158,46 @@ export class Session extends OwnedFd {
    * finishes it too). EBUSY if a file's handler is not ready to finish.
    */
   finishSync(): void {
-    this.#ioctlSync('LIVEUPDATE_SESSION_FINISH', {});
+    if (this.direction !== 'incoming') throw this.#wrongDirection('LIVEUPDATE_SESSION_FINISH', 'incoming');
+    const fd = this.fd;
+    try {
+      this.binding.ioctlSync(fd, this.binding.ioctlLayout.LIVEUPDATE_SESSION_FINISH.index);
+    } catch (err) {
+      throw this.#failed(err, 'LIVEUPDATE_SESSION_FINISH', fd);
+    }
   }
 
   /** Promise form of {@link Session.finishSync}. */
   async finish(): Promise<void> {
-    await this.#ioctl('LIVEUPDATE_SESSION_FINISH', {});
+    await this.#ioctl('LIVEUPDATE_SESSION_FINISH');
   }
 
-  #check(operation: IoctlOperation, args: IoctlArgs): ErrorContext {
+  #wrongDirection(operation: IoctlOperation, needs: SessionDirection): Error {
+    return invalidState(
+      `${operation} on ${this.direction} session ${JSON.stringify(this.name)}: ${WHY[needs]} (the kernel would answer EINVAL)`,
+      { operation, direction: this.direction, session: this.name },
+    );
+  }
+
+  // `fd` is the fd the error is about: the file being preserved, else the session.
+  #failed(err: unknown, operation: IoctlOperation, fd: number, token?: number | bigint): unknown {
+    return fromNative(err, operation, { session: this.name, fd, token: token === undefined ? undefined : BigInt(token) });
+  }
+
+  // The Promise forms: the same checks, then the call on a worker while
+  // withFd keeps the session's fd open. `about` is what an error names
+  // besides the session: the fd (the caller's, not preserve's copy) and token.
+  #ioctl(operation: IoctlOperation, inputs: IoctlInput[] = [], about: { fd?: number; token?: bigint } = {}): Promise<IoctlOutput> {
     const needs = NEEDS[operation];
-    if (needs && needs !== this.direction) {
-      throw invalidState(
-        `${operation} on ${this.direction} session ${JSON.stringify(this.name)}: ${WHY[needs]} (the kernel would answer EINVAL)`,
-        { operation, direction: this.direction, session: this.name },
-      );
-    }
-    return { session: this.name, fd: args.fd ?? this.fd, token: args.token };
-  }
-
-  #ioctlSync(operation: IoctlOperation, args: IoctlArgs) {
-    const context = this.#check(operation, args);
-    const fd = this.fd;
-    return callSync(operation, context, () => this.binding.ioctlSync(fd, operation, args));
-  }
-
-  #ioctl(operation: IoctlOperation, args: IoctlArgs, context = this.#check(operation, args)) {
-    return this.withFd((fd) => callAsync(operation, context, () => this.binding.ioctl(fd, operation, args)));
+    if (needs && needs !== this.direction) throw this.#wrongDirection(operation, needs);
+    const index = this.binding.ioctlLayout[operation].index;
+    return this.withFd(async (fd) => {
+      try {
+        return await this.binding.ioctl(fd, index, ...inputs);
+      } catch (err) {
+        throw this.#failed(err, operation, about.fd ?? fd, about.token);
+      }
+    });
   }
 }
 
@@ -163,12 +207,12 @@ export class Session extends OwnedFd {
  * when the fd is not a session.
  */
 export function probeSession(fd: number, binding: Binding, direction?: SessionDirection): { name: string; direction: SessionDirection } {
-  const { name = '' } = callSync('LIVEUPDATE_SESSION_GET_NAME', { fd }, () =>
-    binding.ioctlSync(fd, 'LIVEUPDATE_SESSION_GET_NAME', {}),
-  );
+  const name = callSync('LIVEUPDATE_SESSION_GET_NAME', { fd }, () =>
+    binding.ioctlSync(fd, binding.ioctlLayout.LIVEUPDATE_SESSION_GET_NAME.index),
+  ) as string;
   if (direction) return { name, direction };
   try {
-    binding.ioctlSync(fd, 'LIVEUPDATE_SESSION_PRESERVE_FD', { fd: -1, token: 0n });
+    binding.ioctlSync(fd, binding.ioctlLayout.LIVEUPDATE_SESSION_PRESERVE_FD.index, -1, 0n);
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code === 'EINVAL') return { name, direction: 'incoming' as const };
@@ -178,7 +222,10 @@ export function probeSession(fd: number, binding: Binding, direction?: SessionDi
   throw new Error(`session ${JSON.stringify(name)} accepted fd -1 for preservation; this kernel breaks the LUO uAPI`);
 }
 
-/** @internal */
-export function knownSession(name: string, direction: SessionDirection): KnownSession {
-  return { [known]: { name, direction } };
+/**
+ * @internal The options for a Session whose name and direction the caller
+ * knows: one object, not a spread, since LiveUpdate makes one per create.
+ */
+export function knownSession(name: string, direction: SessionDirection, binding: Binding): SessionOptions & KnownSession {
+  return { binding, [known]: { name, direction } };
 }

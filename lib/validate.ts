@@ -16,13 +16,27 @@ const U64_MAX = (1n << 64n) - 1n;
 export function validateSessionName(name: unknown, argName = 'name'): string {
   if (typeof name !== 'string') throw invalidArgType(argName, 'of type string', name);
   if (name.includes('\0')) throw invalidArgValue(argName, name, 'must not contain NUL bytes');
-  const bytes = Buffer.byteLength(name, 'utf8');
-  if (bytes === 0) throw invalidArgValue(argName, name, 'must not be empty');
-  if (bytes > SESSION_NAME_MAX_BYTES) {
-    throw invalidArgValue(argName, name, `must be at most ${SESSION_NAME_MAX_BYTES} bytes in UTF-8 (it is ${bytes})`);
+  if (name.length === 0) throw invalidArgValue(argName, name, 'must not be empty');
+  // A UTF-16 unit is at most 3 bytes of UTF-8, so up to 21 units always
+  // fit: Buffer.byteLength is a native call, as dear as the ioctl's own
+  // crossing under emulation, and most names are short.
+  if (name.length > SESSION_NAME_MAX_BYTES / 3) {
+    const bytes = Buffer.byteLength(name, 'utf8');
+    if (bytes > SESSION_NAME_MAX_BYTES) {
+      throw invalidArgValue(argName, name, `must be at most ${SESSION_NAME_MAX_BYTES} bytes in UTF-8 (it is ${bytes})`);
+    }
   }
   if (!name.isWellFormed()) throw invalidArgValue(argName, name, 'must be well-formed Unicode (it has a lone surrogate)');
   return name;
+}
+
+/**
+ * A token as the addon takes it: a safe non-negative integer as is (making
+ * a BigInt of it costs more than the check), anything else through
+ * validateToken.
+ */
+export function tokenArg(token: unknown, argName = 'token'): number | bigint {
+  return typeof token === 'number' && Number.isSafeInteger(token) && token >= 0 ? token : validateToken(token, argName);
 }
 
 export function validateToken(token: unknown, argName = 'token'): bigint {

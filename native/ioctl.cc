@@ -52,93 +52,138 @@ constexpr IoctlOp kOps[] = {
 // Large enough for any struct in the table; the kernel's union ucmd_buffer.
 constexpr size_t kMaxStruct = 72;
 static_assert(sizeof(CreateSession) <= kMaxStruct && sizeof(SessionGetName) <= kMaxStruct);
+constexpr uint32_t kOpCount = sizeof(kOps) / sizeof(kOps[0]);
+constexpr double kMaxSafeInteger = 9007199254740991.0;  // Number.MAX_SAFE_INTEGER
 
-const IoctlOp* FindOp(const std::string& name) {
-  for (const IoctlOp& op : kOps)
-    if (name == op.name) return &op;
-  return nullptr;
+// One ioctl's struct: zero-filled, size-prefixed, 8-aligned for the token.
+struct Buffer {
+  explicit Buffer(const IoctlOp& op) { std::memcpy(bytes, &op.size, sizeof(op.size)); }
+  alignas(8) uint8_t bytes[kMaxStruct] = {};
+};
+
+// The operation is its index in kOps (exported as ioctlLayout[name].index):
+// a bounds check, where a name would cost a string copy and compare per call.
+const IoctlOp& OpArg(const Napi::CallbackInfo& info) {
+  int32_t index = IntArg(info, 1, "operation");
+  if (index < 0 || static_cast<uint32_t>(index) >= kOpCount)
+    throw Napi::RangeError::New(info.Env(), "unknown LUO ioctl operation");
+  return kOps[index];
 }
 
+// The op's inputs, positional after (fd, operation), in the table's field
+// order (fd, token, name), each present only when the op reads it:
+//   CREATE_SESSION, RETRIEVE_SESSION: name; PRESERVE_FD: fd, token;
+//   RETRIEVE_FD: token; FINISH, GET_NAME: none.
+// Read straight from the arguments into the struct: no arguments object
+// whose properties would each be a named lookup.
+void ReadInputs(const Napi::CallbackInfo& info, const IoctlOp& op, Buffer& buf) {
+  Napi::Env env = info.Env();
+  size_t next = 2;
+  if (op.fd.dir == Dir::kIn) {
+    // Any int32 reaches the kernel (which answers EBADF for a closed or
+    // negative fd); lib/ decides which fds a user may pass.
+    int32_t fd = IntArg(info, next++, "fd");
+    std::memcpy(buf.bytes + op.fd.offset, &fd, sizeof(fd));
+  }
+  if (op.token.dir == Dir::kIn) {
+    // A bigint, or a number that is a safe non-negative integer: lib/
+    // passes small tokens as numbers, sparing a BigInt per call.
+    Napi::Value v = info[next++];
+    uint64_t token;
+    if (v.IsNumber()) {
+      double d = v.As<Napi::Number>().DoubleValue();
+      if (!(d >= 0 && d <= kMaxSafeInteger && std::trunc(d) == d))
+        throw Napi::RangeError::New(env, "token must be a safe non-negative integer or a bigint");
+      token = static_cast<uint64_t>(d);
+    } else if (v.IsBigInt()) {
+      bool lossless = false;
+      token = v.As<Napi::BigInt>().Uint64Value(&lossless);
+      if (!lossless) throw Napi::RangeError::New(env, "token must fit in 64 unsigned bits");
+    } else {
+      throw Napi::TypeError::New(env, "token must be a bigint or a number");
+    }
+    std::memcpy(buf.bytes + op.token.offset, &token, sizeof(token));
+  }
+  if (op.name_field.dir == Dir::kIn) {
+    Napi::Value v = info[next++];
+    if (!v.IsString()) throw Napi::TypeError::New(env, "name must be a string");
+    // Measured, then written in place into the zeroed field (its NUL
+    // included): no std::string per call. A name that does not fit is
+    // refused, so the kernel never sees a truncated one.
+    size_t length = 0;
+    NAPI_THROW_IF_FAILED_VOID(env, napi_get_value_string_utf8(env, v, nullptr, 0, &length));
+    char* field = reinterpret_cast<char*>(buf.bytes + op.name_field.offset);
+    if (length > 0 && length < kSessionNameLength)
+      NAPI_THROW_IF_FAILED_VOID(env, napi_get_value_string_utf8(env, v, field, kSessionNameLength, &length));
+    if (length == 0 || length >= kSessionNameLength || std::memchr(field, '\0', length))
+      throw Napi::RangeError::New(env, "name must be 1..63 bytes without NUL");
+  }
+}
+
+// The one place a LUO ioctl is issued. Returns 0 or the errno, untouched.
+int Issue(const IoctlOp& op, int target, Buffer& buf) {
+  return Errno(RetryEintr([&] { return ::ioctl(target, op.request, buf.bytes); }));
+}
+
+int32_t OutFd(const IoctlOp& op, const Buffer& buf) {
+  int32_t fd;
+  std::memcpy(&fd, buf.bytes + op.fd.offset, sizeof(fd));
+  return fd;
+}
+
+// What the op hands back: the new fd, the session name, or nothing.
+Napi::Value Output(Napi::Env env, const IoctlOp& op, const Buffer& buf) {
+  if (op.fd.dir == Dir::kOut) return Napi::Number::New(env, OutFd(op, buf));
+  if (op.name_field.dir == Dir::kOut) {
+    const char* name = reinterpret_cast<const char*>(buf.bytes + op.name_field.offset);
+    return Napi::String::New(env, name, strnlen(name, kSessionNameLength));
+  }
+  return env.Undefined();
+}
+
+// The Promise form: the struct travels to the worker in the Call.
 class IoctlCall : public Call {
  public:
-  IoctlCall(const IoctlOp& op, int target) : Call("ioctl", op.name), op_(op), target_(target) {
-    std::memcpy(buf_, &op.size, sizeof(op.size));
-  }
-
-  void SetFd(int32_t fd) { std::memcpy(buf_ + op_.fd.offset, &fd, sizeof(fd)); }
-  void SetToken(uint64_t token) { std::memcpy(buf_ + op_.token.offset, &token, sizeof(token)); }
-  void SetName(const std::string& name) {  // length checked by the caller
-    std::memcpy(buf_ + op_.name_field.offset, name.data(), name.size());
-  }
-
-  int Execute() override {
-    return Errno(RetryEintr([&] { return ::ioctl(target_, op_.request, buf_); }));
-  }
-
-  Napi::Value Result(Napi::Env env) override {
-    Napi::Object out = Napi::Object::New(env);
-    if (op_.fd.dir == Dir::kOut) out.Set("fd", OutFd());
-    if (op_.name_field.dir == Dir::kOut) {
-      const char* name = reinterpret_cast<const char*>(buf_ + op_.name_field.offset);
-      out.Set("name", Napi::String::New(env, name, strnlen(name, kSessionNameLength)));
-    }
-    return out;
-  }
-
+  IoctlCall(const IoctlOp& op, int target) : Call("ioctl", op.name), op_(op), target_(target), buf_(op) {}
+  Buffer& buffer() { return buf_; }
+  int Execute() override { return Issue(op_, target_, buf_); }
+  Napi::Value Result(Napi::Env env) override { return Output(env, op_, buf_); }
   void Abandon() override {
-    if (op_.fd.dir == Dir::kOut) ::close(OutFd());
+    if (op_.fd.dir == Dir::kOut) ::close(OutFd(op_, buf_));
   }
 
  private:
-  int32_t OutFd() const {
-    int32_t fd;
-    std::memcpy(&fd, buf_ + op_.fd.offset, sizeof(fd));
-    return fd;
-  }
-
   const IoctlOp& op_;
   int target_;
-  alignas(8) uint8_t buf_[kMaxStruct] = {};
+  Buffer buf_;
 };
 
-// ioctl(fd, operation, { fd?, token?, name? }) -> { fd?, name? }
+// ioctl(fd, operation, ...inputs) -> Promise<fd | name | undefined>
 std::unique_ptr<Call> MakeIoctl(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
   int32_t target = FdArg(info, 0, "fd");
-  const IoctlOp* op = FindOp(StringArg(info, 1, "operation"));
-  if (!op) throw Napi::TypeError::New(env, "unknown LUO ioctl operation");
-  if (!info[2].IsObject()) throw Napi::TypeError::New(env, "ioctl arguments must be an object");
-  Napi::Object args = info[2].As<Napi::Object>();
-
-  auto call = std::make_unique<IoctlCall>(*op, target);
-  if (op->fd.dir == Dir::kIn) {
-    // Any int32 reaches the kernel (which answers EBADF for a closed or
-    // negative fd); lib/ decides which fds a user may pass.
-    call->SetFd(Int32Value(env, args.Get("fd"), "fd"));
-  }
-  if (op->token.dir == Dir::kIn) {
-    Napi::Value v = args.Get("token");
-    if (!v.IsBigInt()) throw Napi::TypeError::New(env, "token must be a bigint");
-    bool lossless = false;
-    uint64_t token = v.As<Napi::BigInt>().Uint64Value(&lossless);
-    if (!lossless) throw Napi::RangeError::New(env, "token must fit in 64 unsigned bits");
-    call->SetToken(token);
-  }
-  if (op->name_field.dir == Dir::kIn) {
-    Napi::Value v = args.Get("name");
-    if (!v.IsString()) throw Napi::TypeError::New(env, "name must be a string");
-    std::string name = v.As<Napi::String>().Utf8Value();
-    if (name.empty() || name.size() >= kSessionNameLength || name.find('\0') != std::string::npos)
-      throw Napi::RangeError::New(env, "name must be 1..63 bytes without NUL");
-    call->SetName(name);
-  }
+  const IoctlOp& op = OpArg(info);
+  auto call = std::make_unique<IoctlCall>(op, target);
+  ReadInputs(info, op, call->buffer());
   return call;
+}
+
+// ioctlSync(fd, operation, ...inputs) -> fd | name | undefined. The same
+// inputs, Issue() and Output() as the Promise form, with the struct on the
+// stack: a sync call allocates nothing but its result.
+Napi::Value IoctlSync(const Napi::CallbackInfo& info) {
+  int32_t target = FdArg(info, 0, "fd");
+  const IoctlOp& op = OpArg(info);
+  Buffer buf(op);
+  ReadInputs(info, op, buf);
+  if (int err = Issue(op, target, buf)) throw SystemError(info.Env(), err, "ioctl", op.name);
+  return Output(info.Env(), op, buf);
 }
 
 Napi::Object Layout(Napi::Env env) {
   Napi::Object layout = Napi::Object::New(env);
   for (const IoctlOp& op : kOps) {
     Napi::Object entry = Napi::Object::New(env);
+    entry.Set("index", static_cast<uint32_t>(&op - kOps));
     entry.Set("request", Napi::Number::New(env, static_cast<double>(op.request)));
     entry.Set("size", op.size);
     auto field = [&](const char* key, Field f) {
@@ -159,7 +204,8 @@ Napi::Object Layout(Napi::Env env) {
 }  // namespace
 
 void InitIoctl(Napi::Env env, Napi::Object exports) {
-  ExportCall<MakeIoctl>(env, exports, "ioctl");
+  exports.Set("ioctl", Napi::Function::New<RunAsync<MakeIoctl>>(env, "ioctl"));
+  exports.Set("ioctlSync", Napi::Function::New<IoctlSync>(env, "ioctlSync"));
   exports.Set("ioctlLayout", Layout(env));
 }
 

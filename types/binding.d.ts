@@ -2,20 +2,22 @@
 // `liveupdate.node` exports. Every call has a Promise form and a `…Sync`
 // twin; failures are Error objects with Node's system-error fields.
 
-/** What the kernel writes back for one LUO ioctl. */
-export interface IoctlResult {
-  /** A new fd (CREATE_SESSION, RETRIEVE_SESSION, SESSION_RETRIEVE_FD). */
-  fd?: number;
-  /** The session name (SESSION_GET_NAME). */
-  name?: string;
-}
+/**
+ * What one LUO ioctl hands back: the new fd (CREATE_SESSION,
+ * RETRIEVE_SESSION, SESSION_RETRIEVE_FD), the session name
+ * (SESSION_GET_NAME), or nothing.
+ */
+export type IoctlOutput = number | string | undefined;
 
-/** Inputs of one LUO ioctl; the struct's other fields stay zero. */
-export interface IoctlArgs {
-  fd?: number;
-  token?: bigint;
-  name?: string;
-}
+/**
+ * The inputs of one LUO ioctl, positional after (fd, operation) in the
+ * table's field order (fd, token, name), each present only when the
+ * operation reads it: CREATE_SESSION and RETRIEVE_SESSION take (name),
+ * SESSION_PRESERVE_FD (fd, token), SESSION_RETRIEVE_FD (token), FINISH and
+ * GET_NAME nothing. A token is a bigint, or a number that is a safe
+ * non-negative integer. The struct's other fields stay zero.
+ */
+export type IoctlInput = number | bigint | string;
 
 export type IoctlOperation =
   | 'LIVEUPDATE_IOCTL_CREATE_SESSION'
@@ -32,6 +34,8 @@ export interface FieldLayout {
 
 /** The struct behind one ioctl, as compiled into the addon. */
 export interface IoctlLayout {
+  /** What ioctl()/ioctlSync() take as `operation`: the entry's place in the addon's table. */
+  index: number;
   request: number;
   size: number;
   fd?: FieldLayout;
@@ -104,8 +108,9 @@ export interface MappingHandle {
 
 export interface Binding {
   readonly unix: UnixBinding;
-  ioctl(fd: number, operation: IoctlOperation, args: IoctlArgs): Promise<IoctlResult>;
-  ioctlSync(fd: number, operation: IoctlOperation, args: IoctlArgs): IoctlResult;
+  /** `operation` is ioctlLayout[name].index; see IoctlInput for the inputs. */
+  ioctl(fd: number, operation: number, ...inputs: IoctlInput[]): Promise<IoctlOutput>;
+  ioctlSync(fd: number, operation: number, ...inputs: IoctlInput[]): IoctlOutput;
   readonly ioctlLayout: Readonly<Record<IoctlOperation, IoctlLayout>>;
 
   /** open(2); O_CLOEXEC is always added. */

@@ -141,7 +141,7 @@ function classify(fd: number, binding: Binding): Kind {
 function adopt(fd: number, name: string, kind: Kind, binding: Binding): ListenedFd {
   switch (kind.kind) {
     case 'session':
-      return { name, kind: 'session', file: new Session(fd, { binding, ...knownSession(kind.session.name, kind.session.direction) }) };
+      return { name, kind: 'session', file: new Session(fd, knownSession(kind.session.name, kind.session.direction, binding)) };
     case 'memfd':
       return { name, kind: 'memfd', file: new Memfd(fd, { binding }, { label: `memfd ${fd} (${name})` }) };
     case 'other':

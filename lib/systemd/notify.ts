@@ -94,7 +94,7 @@ function refuseReservedSessions(fds: readonly number[], files: readonly unknown[
   fds.forEach((fd, i) => {
     let name: string | undefined;
     try {
-      name = binding.ioctlSync(fd, 'LIVEUPDATE_SESSION_GET_NAME', {}).name;
+      name = binding.ioctlSync(fd, binding.ioctlLayout.LIVEUPDATE_SESSION_GET_NAME.index) as string;
     } catch {
       return;
     }

@@ -26,6 +26,7 @@ const { stage1, stage2 } = suite;
 const require = createRequire(import.meta.url);
 // The raw addon, to show what the kernel itself answers where the library refuses first.
 const binding = require('node-gyp-build')(new URL('../..', import.meta.url).pathname) as Binding;
+const op = binding.ioctlLayout;
 
 // What stage 1 keeps and stage 2 expects.
 const U64_MAX = (1n << 64n) - 1n;
@@ -285,8 +286,8 @@ stage1('retrieve and finish on an outgoing session are refused before the syscal
   assert.equal(err.direction, 'outgoing');
   expectError(() => s.finishSync(), 'ERR_INVALID_STATE');
   // ...and the kernel agrees: both are EINVAL on an outgoing session.
-  expectError(() => binding.ioctlSync(s.fd, 'LIVEUPDATE_SESSION_RETRIEVE_FD', { token: 1n }), 'EINVAL');
-  expectError(() => binding.ioctlSync(s.fd, 'LIVEUPDATE_SESSION_FINISH', {}), 'EINVAL');
+  expectError(() => binding.ioctlSync(s.fd, op.LIVEUPDATE_SESSION_RETRIEVE_FD.index, 1n), 'EINVAL');
+  expectError(() => binding.ioctlSync(s.fd, op.LIVEUPDATE_SESSION_FINISH.index), 'EINVAL');
 });
 
 stage1('retrieving a session in a kernel that was not live-updated is ENOENT', () => {
@@ -314,14 +315,14 @@ stage1('adopting an fd that is not a session is ENOTTY and leaves the fd alone',
 
 stage1('LUO ioctls on a memfd are ENOTTY', () => {
   using m = Memfd.createSync('not-luo');
-  expectError(() => binding.ioctlSync(m.fd, 'LIVEUPDATE_IOCTL_CREATE_SESSION', { name: 'x' }), 'ENOTTY');
+  expectError(() => binding.ioctlSync(m.fd, op.LIVEUPDATE_IOCTL_CREATE_SESSION.index, 'x'), 'ENOTTY');
 });
 
 stage1('the device refuses session ioctls, and sessions refuse device ioctls', () => {
   using lu = LiveUpdate.openSync();
   using s = lu.createSessionSync('wrong-fd');
-  expectError(() => binding.ioctlSync(lu.fd, 'LIVEUPDATE_SESSION_GET_NAME', {}), 'EINVAL');
-  expectError(() => binding.ioctlSync(s.fd, 'LIVEUPDATE_IOCTL_CREATE_SESSION', { name: 'y' }), 'EINVAL');
+  expectError(() => binding.ioctlSync(lu.fd, op.LIVEUPDATE_SESSION_GET_NAME.index), 'EINVAL');
+  expectError(() => binding.ioctlSync(s.fd, op.LIVEUPDATE_IOCTL_CREATE_SESSION.index, 'y'), 'EINVAL');
 });
 
 stage1('kexec: loading a file that is not a kernel is refused', () => {
@@ -465,7 +466,7 @@ stage2('preserving into a retrieved session is refused, and the kernel says EINV
   using m = Memfd.createSync('late');
   const err = expectError(() => ctx.ram!.preserveSync(m, 1), 'ERR_INVALID_STATE');
   assert.equal(err.direction, 'incoming');
-  expectError(() => binding.ioctlSync(ctx.ram!.fd, 'LIVEUPDATE_SESSION_PRESERVE_FD', { fd: m.fd, token: 1n }), 'EINVAL');
+  expectError(() => binding.ioctlSync(ctx.ram!.fd, op.LIVEUPDATE_SESSION_PRESERVE_FD.index, m.fd, 1n), 'EINVAL');
 });
 
 stage2('retrieving the same session twice is EINVAL', (ctx) => {

@@ -63,10 +63,10 @@ describe('ioctls aimed at something that is not LUO', () => {
     try {
       const b = defaultBinding();
       for (const op of ['LIVEUPDATE_IOCTL_CREATE_SESSION', 'LIVEUPDATE_SESSION_FINISH'] as const) {
-        const err = catchError(() => b.ioctlSync(fd, op, { name: 'x' }));
+        const err = catchError(() => b.ioctlSync(fd, b.ioctlLayout[op].index, 'x'));
         expect(['ENOTTY', 'EINVAL']).toContain(err.code);
         expect(err).toMatchObject({ syscall: 'ioctl', operation: op });
-        await expect(b.ioctl(fd, op, { name: 'x' })).rejects.toMatchObject({ code: err.code, operation: op });
+        await expect(b.ioctl(fd, b.ioctlLayout[op].index, 'x')).rejects.toMatchObject({ code: err.code, operation: op });
       }
     } finally {
       fs.closeSync(fd);
@@ -76,7 +76,7 @@ describe('ioctls aimed at something that is not LUO', () => {
   test('a closed fd number is EBADF', () => {
     const fd = fs.openSync('/dev/null', 'r');
     fs.closeSync(fd);
-    expect(catchError(() => defaultBinding().ioctlSync(fd, 'LIVEUPDATE_SESSION_FINISH', {}))).toMatchObject({ code: 'EBADF', errno: -9 });
+    expect(catchError(() => defaultBinding().ioctlSync(fd, defaultBinding().ioctlLayout.LIVEUPDATE_SESSION_FINISH.index))).toMatchObject({ code: 'EBADF', errno: -9 });
   });
 });
 

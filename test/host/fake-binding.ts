@@ -1,6 +1,7 @@
 // A stand-in for the addon, handed to the library through its `binding`
 // option: records every call, and answers with what the test scripted.
-import type { Binding, IoctlArgs, IoctlOperation, IoctlResult } from '../../types/binding';
+import type { Binding, IoctlOperation } from '../../types/binding';
+import { type IoctlArgs, type IoctlResult, namedIoctl } from './named-ioctl';
 
 export interface Recorded {
   call: string;
@@ -32,9 +33,7 @@ export function fakeBinding(answers: Partial<Record<Answerable, (args: unknown[]
       return { name: 'fake' };
     }) as IoctlResult;
   const binding: Binding = {
-    ioctlSync,
-    ioctl: async (fd, op, args) => ioctlSync(fd, op, args),
-    ioctlLayout: {} as Binding['ioctlLayout'],
+    ...namedIoctl(ioctlSync),
     openSync: (path, flags) => {
       const fd = answer('open', [path, flags], () => nextFd++) as number;
       devices.add(fd);

@@ -40,13 +40,14 @@ describe('RLIMIT_NOFILE exhausted mid-way', () => {
       const real = require('node-gyp-build')(${JSON.stringify(path.resolve(__dirname, '../..'))});
       const count = () => fs.readdirSync('/proc/self/fd').length;
       // A session stand-in: a real fd for the session, LUO ioctls answered here.
+      const L = real.ioctlLayout;
       const binding = { ...real, ioctlSync: (fd, op) => {
-        if (op === 'LIVEUPDATE_SESSION_GET_NAME' && fd === deviceFd) throw Object.assign(new Error('EINVAL'), { code: 'EINVAL', errno: -22, syscall: 'ioctl' }); // the open probe
-        return op === 'LIVEUPDATE_IOCTL_CREATE_SESSION' ? { fd: real.memfdCreateSync('session', 0) } : {};
+        if (op === L.LIVEUPDATE_SESSION_GET_NAME.index && fd === deviceFd) throw Object.assign(new Error('EINVAL'), { code: 'EINVAL', errno: -22, syscall: 'ioctl' }); // the open probe
+        return op === L.LIVEUPDATE_IOCTL_CREATE_SESSION.index ? real.memfdCreateSync('session', 0) : undefined;
       } };
       let deviceFd = -1;
       binding.openSync = (p, flags) => (deviceFd = real.openSync(p, flags));
-      binding.ioctl = async (fd, op, args) => binding.ioctlSync(fd, op, args);
+      binding.ioctl = async (fd, op, ...inputs) => binding.ioctlSync(fd, op, ...inputs);
       const lu = LiveUpdate.openSync('/dev/null', { binding });
       const session = lu.createSessionSync('s');
       const memfd = Memfd.createSync('kept');

@@ -11,7 +11,8 @@
 // The LUO rules are the kernel's (include/uapi/linux/liveupdate.h), reduced
 // to what the library's state checks depend on.
 import { fakeBinding, nativeError } from './fake-binding';
-import type { Binding, IoctlArgs, IoctlOperation, IoctlResult } from '../../types/binding';
+import type { Binding, IoctlOperation } from '../../types/binding';
+import { type IoctlArgs, type IoctlResult, namedIoctl } from './named-ioctl';
 
 interface SessionState {
   name: string;
@@ -141,8 +142,7 @@ export function ledgerDevice(handedOver: Record<string, bigint[]> = {}) {
 
   const binding: Binding = {
     ...fake,
-    ioctlSync,
-    ioctl: (fd, op, args) => later(args.fd !== undefined ? [fd, args.fd] : [fd], op, () => ioctlSync(fd, op, args)),
+    ...namedIoctl(ioctlSync, (fd, op, args) => later(args.fd !== undefined ? [fd, args.fd] : [fd], op, () => ioctlSync(fd, op, args))),
     openSync: () => alloc(newFile('device')),
     open: async () => alloc(newFile('device')),
     closeSync: closeNumber,

@@ -8,6 +8,7 @@ import { describe, expect, test } from 'vitest';
 import { LiveUpdate, Memfd, OwnedFd, Session } from '../../lib/index';
 import { type Binding, defaultBinding } from '../../lib/binding';
 import { fakeBinding } from './fake-binding';
+import { operationAt } from './named-ioctl';
 
 const openFds = () => fs.readdirSync('/proc/self/fd').length;
 
@@ -67,10 +68,10 @@ describe('close() while a Promise call is in flight', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const { binding, calls } = fakeBinding();
-    binding.ioctl = async (fd, op, args) => {
-      calls.push({ call: op, args: [fd, args] });
+    binding.ioctl = async (fd, op, ...inputs) => {
+      calls.push({ call: operationAt(op), args: [fd, ...inputs] });
       await gate;
-      return {};
+      return undefined;
     };
     const closed = () => calls.filter((c) => c.call === 'close').map((c) => c.args[0]);
     const lu = LiveUpdate.openSync('/dev/liveupdate', { binding });
@@ -84,7 +85,7 @@ describe('close() while a Promise call is in flight', () => {
     release();
     await preserving;
     await new Promise((r) => setImmediate(r));
-    const copy = (calls.find((c) => c.call === 'LIVEUPDATE_SESSION_PRESERVE_FD')!.args[1] as { fd: number }).fd;
+    const copy = calls.find((c) => c.call === 'LIVEUPDATE_SESSION_PRESERVE_FD')!.args[1] as number;
     expect(copy).not.toBe(5); // the worker got preserve()'s own copy of fd 5
     expect(closed()).toEqual([deviceFd, sessionFd, copy]);
   });
@@ -106,11 +107,11 @@ describe('Promise forms hold every fd they touch until they settle', () => {
     const real = defaultBinding();
     const binding: Binding = {
       ...real,
-      ioctlSync: () => ({ name: 'held' }),
-      ioctl: async (_fd, _op, args) => {
+      ioctlSync: () => 'held',
+      ioctl: async (_fd, _op, fd) => {
         await gate;
-        preserved = fs.readlinkSync(`/proc/self/fd/${args.fd}`);
-        return {};
+        preserved = fs.readlinkSync(`/proc/self/fd/${fd}`);
+        return undefined;
       },
     };
     const session = new Session(fs.openSync('/dev/null', 'r'), { binding, direction: 'outgoing' });
@@ -130,7 +131,7 @@ describe('Promise forms hold every fd they touch until they settle', () => {
   });
 
   test('a file closed before the call is refused up front (EBADF), naming the operation', async () => {
-    using session = new Session(fs.openSync('/dev/null', 'r'), { binding: { ...defaultBinding(), ioctlSync: () => ({ name: 's' }) }, direction: 'outgoing' });
+    using session = new Session(fs.openSync('/dev/null', 'r'), { binding: { ...defaultBinding(), ioctlSync: () => 's' }, direction: 'outgoing' });
     const n = fs.openSync('/dev/null', 'r');
     fs.closeSync(n);
     await expect(session.preserve(n, 1)).rejects.toMatchObject({ code: 'EBADF', operation: 'LIVEUPDATE_SESSION_PRESERVE_FD' });

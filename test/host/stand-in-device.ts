@@ -7,7 +7,8 @@
 import * as fs from 'node:fs';
 import { defaultBinding } from '../../lib/binding';
 import type { Kexec } from '../../lib/kexec';
-import type { Binding, IoctlArgs, IoctlOperation, IoctlResult } from '../../types/binding';
+import type { Binding, IoctlOperation } from '../../types/binding';
+import { type IoctlArgs, type IoctlResult, namedIoctl } from './named-ioctl';
 import { nativeError } from './fake-binding';
 
 interface StandInSession {
@@ -94,8 +95,7 @@ export function standInDevice(incoming: Record<string, Record<string, string>> =
 
   const binding: Binding = {
     ...real,
-    ioctlSync,
-    ioctl: async (fd, op, args) => ioctlSync(fd, op, args),
+    ...namedIoctl(ioctlSync),
     openSync: openDevice,
     open: async () => openDevice(),
     closeSync: (fd) => {

@@ -1,0 +1,44 @@
+// The size sweep's shared rules (issue 8), used by the guest side, the Node
+// passes and the report, so every implementation moves the same bytes:
+// how many files of each size, and their contents.
+'use strict';
+
+// Each size is measured on enough files to add up to about BUDGET bytes
+// (one file from 16 MiB up), so small sizes are not a single noisy call and
+// large ones fit the guest's memory: every implementation's files stay
+// preserved together across the kexec.
+const BUDGET = 16 << 20;
+const MAX_FILES = 16;
+
+function filesFor(size) {
+  return Math.max(1, Math.min(MAX_FILES, Math.floor(BUDGET / size)));
+}
+
+// Byte k of file i is (i + k) & 0xff, as in the restore rows and
+// bench/luo-bench.c. `pattern(size)` holds size + 256 bytes; file i's
+// expected contents are pattern.subarray(i & 0xff, (i & 0xff) + size).
+// Filled by repeating a 256-byte block: a byte-by-byte JS loop over
+// hundreds of MiB takes seconds under emulation.
+function pattern(size) {
+  const block = Buffer.alloc(256);
+  for (let k = 0; k < 256; k++) block[k] = k;
+  return Buffer.allocUnsafe(size + 256).fill(block);
+}
+
+// "4K,64K,1M,256M" -> bytes.
+function parseSizes(spec) {
+  return spec.split(',').map((s) => {
+    const m = /^(\d+)([KMG]?)(i?B)?$/i.exec(s.trim());
+    if (!m) throw new Error(`--sizes: cannot read ${JSON.stringify(s)} (e.g. 4K,1M,256M)`);
+    return Number(m[1]) * { '': 1, K: 1 << 10, M: 1 << 20, G: 1 << 30 }[m[2].toUpperCase()];
+  });
+}
+
+function sizeLabel(bytes) {
+  if (bytes >= 1 << 30 && bytes % (1 << 30) === 0) return `${bytes / (1 << 30)} GiB`;
+  if (bytes >= 1 << 20 && bytes % (1 << 20) === 0) return `${bytes / (1 << 20)} MiB`;
+  if (bytes >= 1 << 10 && bytes % (1 << 10) === 0) return `${bytes / (1 << 10)} KiB`;
+  return `${bytes} B`;
+}
+
+module.exports = { filesFor, pattern, parseSizes, sizeLabel };
