@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type ImageFile, makeImage } from './disk-image';
-import { type VmRunResult, machineArgs, qemuOpt, runQemu } from './qemu';
+import { GUEST_TIMER_PARAMS, type VmRunResult, machineArgs, qemuOpt, runQemu } from './qemu';
 
 /** Where the guest sees the host's `/` (read-only). */
 export const GUEST_HOST_ROOT = '/host';
@@ -55,7 +55,7 @@ export function systemdCmdline(extra: string[] = []): string {
   return [
     'console=ttyS0', 'root=/dev/vda', 'rw', 'rootfstype=ext4', 'liveupdate=on', 'kho=on',
     'systemd.minimum_uptime_sec=0', 'systemd.journald.forward_to_console=1', 'panic=-1', 'loglevel=4',
-    ...extra,
+    ...GUEST_TIMER_PARAMS, ...extra,
   ].join(' ');
 }
 
