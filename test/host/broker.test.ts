@@ -119,7 +119,8 @@ describe('what one client can make the broker hold', () => {
   test('30 000 retrieves never read: the broker stops reading at its limit, holds a bounded number of fds, and serves others', async () => {
     const { broker, socketPath, connect } = startBroker({ maxQueuedReplies: 32 });
     const owner = connect();
-    await owner.createSession('ram'); // an outgoing session: every retrieve reply carries its fd
+    const ram = await owner.createSession('ram'); // an outgoing session: every retrieve reply carries its fd
+    cleanup.push(() => ram.close());
     const other = connect();
     await other.listSessions();
     const before = openFds();
