@@ -46,7 +46,9 @@ export class LiveUpdate extends OwnedFd {
    * What opened is then checked to be the LUO device with an ioctl that
    * changes nothing: a path to anything else (`/dev/null`, a regular file)
    * fails here with `ENOTTY` (syscall `ioctl`), a session's fd with
-   * `ERR_LIVEUPDATE_NOT_DEVICE`, and the file is closed.
+   * `ERR_LIVEUPDATE_NOT_DEVICE`, and the file is closed. (A driver that
+   * answers unknown ioctls with EINVAL instead of ENOTTY passes the probe and
+   * fails at the first session call.)
    */
   static openSync(path: string = DEFAULT_DEVICE_PATH, options: LiveUpdateOpenOptions = {}): LiveUpdate {
     const { binding, retryBusyMs } = openArgs(path, options);

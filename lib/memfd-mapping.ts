@@ -74,7 +74,11 @@ export class MemfdMapping implements Disposable {
     return this.#unmapped;
   }
 
-  /** Unmaps (munmap(2)) and detaches `buffer`. Idempotent: a second call does nothing. */
+  /**
+   * Unmaps (munmap(2)) and detaches `buffer`. Idempotent: a second call does nothing.
+   * Await any `fs.read`/`fs.write` on `buffer` first: a call still on the
+   * thread pool holds a raw pointer into the memory this frees.
+   */
   unmap(): void {
     if (this.#unmapped) return;
     callSync('MUNMAP', {}, () => this.#binding.munmapSync(this.#handle, this.#buffer));
@@ -123,6 +127,10 @@ export function mapMemfd(fd: number, seals: readonly string[], binding: Binding,
   }
 
   // The shrink seal makes this size a floor: it cannot drop below it later.
+  // A hugetlb memfd maps in huge pages: munmap(2) of the length asked for
+  // would fail (EINVAL) and the mapping could never be unmapped. (st_blksize
+  // cannot tell: shmem reports the THP size there when THP is on.)
+  if (isHugetlb(fd)) throw invalidState(`${label} is a hugetlb memfd: mapSync maps ordinary memfds only`, { fd });
   const size = fs.fstatSync(fd).size;
   if (size === 0) throw invalidState(`${label} is empty: there is nothing to map (mmap(2) cannot map 0 bytes)`, { fd });
   if (offset >= size) throw outOfRange('options.offset', `below the file size (${size})`, offset);
@@ -138,4 +146,15 @@ export function mapMemfd(fd: number, seals: readonly string[], binding: Binding,
   }
   const mapped = callSync('MMAP', { fd }, () => binding.mmapSync(fd, offset, mapLength, writable));
   return MemfdMapping.fromNative(binding, mapped, offset, writable);
+}
+
+const HUGETLBFS_MAGIC = 0x958458f6;
+
+function isHugetlb(fd: number): boolean {
+  try {
+    // statfs(2) through the fd's /proc link: Node has no fstatfs.
+    return fs.statfsSync(`/proc/self/fd/${fd}`).type === HUGETLBFS_MAGIC;
+  } catch {
+    return false; // no /proc: a hugetlb mapping then fails at unmap, with EINVAL
+  }
 }

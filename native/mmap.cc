@@ -174,6 +174,10 @@ Napi::Value MunmapSync(const Napi::CallbackInfo& info) {
 
   Napi::ArrayBuffer buffer = info[1].As<Napi::ArrayBuffer>();
   if (buffer.IsDetached()) return env.Undefined();
+  // Once unmapped, addr() is null, and so is the Data() of any empty
+  // ArrayBuffer: without this a foreign `new ArrayBuffer(0)` would pass the
+  // check below and be detached.
+  if (mapping.addr() == nullptr) return env.Undefined();
   if (buffer.Data() != mapping.addr()) throw Napi::TypeError::New(env, "buffer is not this mapping's");
   buffer.Detach();
   if (int err = mapping.Unmap()) throw SystemError(env, err, "munmap");

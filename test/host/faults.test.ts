@@ -112,10 +112,10 @@ describe('seals', () => {
 
 describe('a hugetlb memfd', () => {
   /** A memfd_create(MFD_HUGETLB) made by python3 (Memfd cannot make one) and sent over a socket. */
-  async function hugetlbMemfd(): Promise<Memfd> {
+  async function hugetlbMemfd(flags = 'os.MFD_HUGETLB'): Promise<Memfd> {
     const [mine, theirs] = FdSocket.pair();
     cleanup.push(() => mine.close());
-    const py = 'import os, socket; s = socket.socket(fileno=3); s.setblocking(True); socket.send_fds(s, [b"h"], [os.memfd_create("huge", os.MFD_HUGETLB)])';
+    const py = `import os, socket; s = socket.socket(fileno=3); s.setblocking(True); socket.send_fds(s, [b"h"], [os.memfd_create("huge", ${flags})])`;
     const child = spawn('python3', ['-c', py], { stdio: ['ignore', 'inherit', 'inherit', theirs.fd] });
     theirs.close();
     const { fds } = await mine.receive();
@@ -137,6 +137,12 @@ describe('a hugetlb memfd', () => {
       expect.objectContaining({ code: 'ENOENT', operation: 'LIVEUPDATE_SESSION_PRESERVE_FD', message: expect.stringMatching(/of a kind this kernel cannot preserve \(today: memfds that are not hugetlb\)/) }),
     );
     expect(fake.calls.filter((c) => c.call === 'LIVEUPDATE_SESSION_PRESERVE_FD')).toHaveLength(1); // the kernel was asked
+  });
+
+  test('is refused by mapSync before mmap: a huge-page mapping could not be unmapped at the length asked for', async () => {
+    using huge = await hugetlbMemfd('os.MFD_HUGETLB | os.MFD_ALLOW_SEALING');
+    huge.addSealsSync(['shrink']);
+    expect(() => huge.mapSync()).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE', message: expect.stringMatching(/hugetlb/) }));
   });
 });
 

@@ -8,6 +8,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import { inspect } from 'node:util';
 import { describe, expect, test } from 'vitest';
 import { Memfd, MemfdMapping } from '../../lib/index';
+import { defaultBinding } from '../../lib/binding';
 import { fakeBinding } from './fake-binding';
 
 const dist = path.resolve(__dirname, '../../dist/index.js');
@@ -281,5 +282,18 @@ describe('lifetime', () => {
     `;
     const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }).trim().split('\n');
     expect(JSON.parse(out.at(-1)!)).toEqual({ code: 0, text: 'from a worker', length: 0, after: 0 });
+  });
+});
+
+describe('the addon’s munmapSync', () => {
+  test('after the unmap, an empty ArrayBuffer of someone else’s is not taken for the mapping’s (both have no data)', () => {
+    using m = Memfd.createSync('foreign', { size: PAGE });
+    m.addSealsSync(['shrink']);
+    const native = defaultBinding();
+    const mapped = native.mmapSync(m.fd, 0, PAGE, false);
+    native.munmapSync(mapped.handle, mapped.buffer);
+    const foreign = new ArrayBuffer(0);
+    native.munmapSync(mapped.handle, foreign);
+    expect(() => new Uint8Array(foreign)).not.toThrow(); // a view of a detached buffer is a TypeError
   });
 });
