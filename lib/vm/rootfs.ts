@@ -118,13 +118,22 @@ function mmdebstrap(target: string, mirror: string, progress: (line: string) => 
     target,
     mirror,
   ];
+  return runMmdebstrap(args, progress);
+}
+
+/**
+ * Runs mmdebstrap with `args`, passing its "I: …" phase lines (downloading,
+ * extracting, installing…) to `progress`; a failure carries its last 40
+ * lines of output.
+ * @internal
+ */
+export function runMmdebstrap(args: string[], progress: (line: string) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn('mmdebstrap', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let tail: string[] = [];
     const onData = (chunk: Buffer) => {
       const lines = chunk.toString().split('\n').filter(Boolean);
       tail = tail.concat(lines).slice(-40);
-      // mmdebstrap's "I: ..." lines name each phase (downloading, extracting, installing...).
       for (const line of lines) if (line.startsWith('I: ')) progress(line.slice(3));
     };
     child.stdout.on('data', onData);

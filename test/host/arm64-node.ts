@@ -13,6 +13,7 @@ import { debianMirror } from '../../lib/vm/apt-mirror';
 import { lock } from '../../lib/vm/cache-lock';
 import { ensureHostPackages } from '../../lib/vm/host-packages';
 import { cacheRoot } from '../../lib/vm/kernel';
+import { runMmdebstrap } from '../../lib/vm/rootfs';
 import { type Reporter, duration } from '../../lib/vm/progress';
 
 const execFile = promisify(execFileCb);
@@ -109,17 +110,5 @@ async function resolve(aptDir: string, mirror: string): Promise<Record<string, s
 function mmdebstrap(target: string, mirror: string, progress: (line: string) => void): Promise<void> {
   // extract: unpack nodejs and its dependencies, run no maintainer scripts (nothing arm64 runs).
   const args = ['--arch=arm64', '--variant=extract', '--include=nodejs', '--dpkgopt=path-exclude=/usr/share/doc/*', '--dpkgopt=path-exclude=/usr/share/man/*', SUITE, target, mirror];
-  return new Promise((resolve, reject) => {
-    const child = spawn('mmdebstrap', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let tail: string[] = [];
-    const onData = (chunk: Buffer) => {
-      const lines = chunk.toString().split('\n').filter(Boolean);
-      tail = tail.concat(lines).slice(-40);
-      for (const line of lines) if (line.startsWith('I: ')) progress(line.slice(3));
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`mmdebstrap ${args.join(' ')} exited ${code}:\n${tail.join('\n')}`))));
-  });
+  return runMmdebstrap(args, progress);
 }
