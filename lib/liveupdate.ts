@@ -3,7 +3,7 @@ import { type Binding, defaultBinding } from './binding';
 import { LiveUpdateError, callAsync, callSync, codedError, fromNative, invalidArgType, outOfRange } from './errors';
 import { findHolders } from './holder';
 import { OwnedFd, type OwnedFdOptions } from './owned-fd';
-import { Session, type SessionDirection, knownSession } from './session';
+import { KnownSession, Session, type SessionDirection } from './session';
 import { validateSessionName, validateString } from './validate';
 
 /** Where the kernel's LUO device lives. */
@@ -120,7 +120,7 @@ export class LiveUpdate extends OwnedFd {
   }
 
   #wrap(fd: number, name: string, direction: SessionDirection): Session {
-    return new Session(fd, knownSession(name, direction, this.binding));
+    return new Session(fd, new KnownSession(name, direction, this.binding));
   }
 }
 

@@ -14,7 +14,15 @@ export interface OwnedFdOptions {
 
 /** How a subclass names itself in errors and warnings. @internal */
 export interface FdIdentity {
+  /** A fixed label ("memfd 5 (cache)"); without one, `kind "name"` or `fd N`. */
   label?: string;
+  /**
+   * A kind and a name, put together as `session "vm-1"` only when a message
+   * needs it: quoting (JSON.stringify) per object showed in the cost of a
+   * session create+close (issue 8).
+   */
+  kind?: string;
+  name?: string;
   closedCode?: 'ERR_CLOSED' | 'ERR_SESSION_CLOSED';
 }
 
@@ -31,6 +39,9 @@ interface Unclosed {
 // serve a warning that fires only for a bug. The flag is read once, as
 // Node's own debuglog does.
 const recordCreationSite = debuglog('liveupdate').enabled;
+
+// The identity of an object that has none but its number.
+const ANONYMOUS: FdIdentity = {};
 
 // Objects are never closed on garbage collection: closing an outgoing
 // session unpreserves its files, so a GC-time close would silently lose
@@ -74,12 +85,34 @@ export class OwnedFd implements Disposable {
   // until they settle, so a worker thread never uses a recycled number.
   #pending = 0;
   #closeDeferred = false;
-  // Two fields, not an identity object spread over defaults: every session
-  // create+close pays for what is allocated here.
-  readonly #label: string;
-  readonly #closedCode: Required<FdIdentity>['closedCode'];
+  // Kept as given (a subclass passes one object): the label is built only
+  // when an error or a warning needs it.
+  readonly #identity: FdIdentity;
+  // Where this object waits in #unregistered, or -1 once registered (or closed).
+  #slot = -1;
   /** @internal */
   protected readonly binding: Binding;
+
+  // Registering with the FinalizationRegistry, for the unclosed warning, and
+  // unregistering at close() were most of what the library added to a
+  // session create+close (issue 8: a weak cell and an entry keyed by the
+  // object, made and dropped again). Most objects are closed in the same
+  // job that made them (a loop of create+close, a retrieve then close), so
+  // they are registered at the end of that job, in a microtask, and only if
+  // still open then; until that point this list holds them and close() just
+  // empties the slot. No object can be collected unreported: the list holds
+  // it strongly until it is registered.
+  static #unregistered: (OwnedFd | undefined)[] = [];
+
+  static #registerOpen(): void {
+    const objects = OwnedFd.#unregistered;
+    OwnedFd.#unregistered = [];
+    for (const o of objects) {
+      if (o === undefined) continue;
+      o.#slot = -1;
+      unclosed.register(o, { label: o.#label(), fd: o.#fd, createdAt: undefined }, o);
+    }
+  }
 
   /**
    * Takes ownership of `fd`: this object will close it.
@@ -88,17 +121,22 @@ export class OwnedFd implements Disposable {
   constructor(fd: number, options?: OwnedFdOptions);
   /** @internal Subclasses name themselves in errors and warnings. */
   constructor(fd: number, options?: OwnedFdOptions, identity?: FdIdentity);
-  constructor(fd: number, options: OwnedFdOptions = {}, identity: FdIdentity = {}) {
+  constructor(fd: number, options: OwnedFdOptions = {}, identity: FdIdentity = ANONYMOUS) {
     this.#fd = validateFd(fd);
     this.binding = validateOptions(options).binding ?? defaultBinding();
-    this.#label = identity.label ?? `fd ${fd}`;
-    this.#closedCode = identity.closedCode ?? 'ERR_CLOSED';
-    unclosed.register(this, { label: this.#label, fd, createdAt: recordCreationSite ? callerStack() : undefined }, this);
+    this.#identity = identity;
+    if (recordCreationSite) {
+      // Debugging: the site is captured now, and registered with it at once.
+      unclosed.register(this, { label: this.#label(), fd, createdAt: callerStack() }, this);
+    } else {
+      this.#slot = OwnedFd.#unregistered.push(this) - 1;
+      if (this.#slot === 0) queueMicrotask(() => OwnedFd.#registerOpen());
+    }
   }
 
   /** The fd number. Throws ERR_CLOSED (ERR_SESSION_CLOSED for sessions) once closed or detached. */
   get fd(): number {
-    if (this.#closed) throw closedError(this.#label, this.#closedCode);
+    if (this.#closed) throw closedError(this.#label(), this.#identity.closedCode ?? 'ERR_CLOSED');
     return this.#fd;
   }
 
@@ -131,7 +169,7 @@ export class OwnedFd implements Disposable {
   detach(): number {
     const fd = this.fd;
     if (this.#pending > 0) {
-      throw invalidState(`cannot detach ${this.#label} while ${this.#pending} Promise call(s) on it are in flight`, { fd });
+      throw invalidState(`cannot detach ${this.#label()} while ${this.#pending} Promise call(s) on it are in flight`, { fd });
     }
     this.#release();
     return fd;
@@ -174,7 +212,19 @@ export class OwnedFd implements Disposable {
 
   #release(): void {
     this.#closed = true;
-    unclosed.unregister(this);
+    if (this.#slot >= 0) {
+      OwnedFd.#unregistered[this.#slot] = undefined;
+      this.#slot = -1;
+    } else {
+      unclosed.unregister(this);
+    }
+  }
+
+  // What errors and warnings call this object.
+  #label(): string {
+    const { label, kind, name } = this.#identity;
+    if (label !== undefined) return label;
+    return name === undefined ? `fd ${this.#fd}` : `${kind ?? 'fd'} ${JSON.stringify(name)}`;
   }
 }
 

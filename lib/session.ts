@@ -1,7 +1,7 @@
 import type { IoctlInput, IoctlOperation, IoctlOutput } from '../types/binding';
 import { type Binding, defaultBinding } from './binding';
 import { callSync, fromNative, invalidArgType, invalidArgValue, invalidState } from './errors';
-import { type Adoptable, OwnedFd, type OwnedFdOptions, adoptFd, adoptableFd, duplicateFd } from './owned-fd';
+import { type Adoptable, type FdIdentity, OwnedFd, type OwnedFdOptions, adoptFd, adoptableFd, duplicateFd } from './owned-fd';
 import { type FdLike, type Token, fdOf, tokenArg, validateOptions, validateToken } from './validate';
 
 /** `outgoing`: created in this kernel, to be kept. `incoming`: retrieved after a live update. */
@@ -16,11 +16,20 @@ export interface SessionOptions extends OwnedFdOptions {
   direction?: SessionDirection;
 }
 
-const known = Symbol('known session');
-
-/** @internal How LiveUpdate makes sessions whose name and direction it knows. */
-export interface KnownSession {
-  [known]: { name: string; direction: SessionDirection };
+/**
+ * @internal What LiveUpdate (and the systemd fd store) pass for a session
+ * whose name and direction they know, sparing the kernel probes: one object
+ * per create, doubling as the options and as the session's identity in
+ * errors and warnings.
+ */
+export class KnownSession implements SessionOptions, FdIdentity {
+  readonly kind = 'session';
+  readonly closedCode = 'ERR_SESSION_CLOSED';
+  constructor(
+    readonly name: string,
+    readonly direction: SessionDirection,
+    readonly binding: Binding,
+  ) {}
 }
 
 // Which direction each session ioctl needs; the kernel answers EINVAL otherwise.
@@ -58,8 +67,14 @@ export class Session extends OwnedFd {
    */
   constructor(file: FdLike, options?: SessionOptions);
   /** @internal LiveUpdate passes what it already knows, sparing the kernel probes. */
-  constructor(file: FdLike, options?: SessionOptions & Partial<KnownSession>);
-  constructor(file: FdLike, options: SessionOptions & Partial<KnownSession> = {}) {
+  constructor(file: FdLike, options?: SessionOptions | KnownSession);
+  constructor(file: FdLike, options: SessionOptions | KnownSession = {}) {
+    if (options instanceof KnownSession) {
+      super(file as number, options, options);
+      this.name = options.name;
+      this.direction = options.direction;
+      return;
+    }
     const fd = adoptableFd(file);
     validateOptions(options);
     const { direction } = options;
@@ -67,11 +82,8 @@ export class Session extends OwnedFd {
     if (direction !== undefined && direction !== 'incoming' && direction !== 'outgoing') {
       throw invalidArgValue('options.direction', direction, "must be 'incoming' or 'outgoing'");
     }
-    const facts = options[known] ?? probeSession(fd, options.binding ?? defaultBinding(), direction);
-    super(adoptFd(file as Adoptable), options, {
-      label: `session ${JSON.stringify(facts.name)}`,
-      closedCode: 'ERR_SESSION_CLOSED',
-    });
+    const facts = probeSession(fd, options.binding ?? defaultBinding(), direction);
+    super(adoptFd(file as Adoptable), options, { kind: 'session', name: facts.name, closedCode: 'ERR_SESSION_CLOSED' });
     this.name = facts.name;
     this.direction = facts.direction;
   }
@@ -222,10 +234,3 @@ export function probeSession(fd: number, binding: Binding, direction?: SessionDi
   throw new Error(`session ${JSON.stringify(name)} accepted fd -1 for preservation; this kernel breaks the LUO uAPI`);
 }
 
-/**
- * @internal The options for a Session whose name and direction the caller
- * knows: one object, not a spread, since LiveUpdate makes one per create.
- */
-export function knownSession(name: string, direction: SessionDirection, binding: Binding): SessionOptions & KnownSession {
-  return { binding, [known]: { name, direction } };
-}

@@ -156,9 +156,12 @@ inline bool IsInt32(double v) {
   return std::isfinite(v) && v >= INT32_MIN && v <= INT32_MAX && std::trunc(v) == v;
 }
 
+// napi_get_value_double itself says napi_number_expected for a non-number:
+// asking napi_typeof first would be a second N-API call per argument, on
+// every ioctl (issue 8 counts each).
 inline int32_t Int32Value(Napi::Env env, Napi::Value value, const char* what) {
-  if (!value.IsNumber()) throw Napi::TypeError::New(env, std::string(what) + " must be a number");
-  double v = value.As<Napi::Number>().DoubleValue();
+  double v;
+  if (napi_get_value_double(env, value, &v) != napi_ok) throw Napi::TypeError::New(env, std::string(what) + " must be a number");
   if (!IsInt32(v)) throw Napi::RangeError::New(env, std::string(what) + " must be a 32-bit integer");
   return static_cast<int32_t>(v);
 }

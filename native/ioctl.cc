@@ -90,8 +90,8 @@ void ReadInputs(const Napi::CallbackInfo& info, const IoctlOp& op, Buffer& buf) 
     // passes small tokens as numbers, sparing a BigInt per call.
     Napi::Value v = info[next++];
     uint64_t token;
-    if (v.IsNumber()) {
-      double d = v.As<Napi::Number>().DoubleValue();
+    double d;
+    if (napi_get_value_double(env, v, &d) == napi_ok) {
       if (!(d >= 0 && d <= kMaxSafeInteger && std::trunc(d) == d))
         throw Napi::RangeError::New(env, "token must be a safe non-negative integer or a bigint");
       token = static_cast<uint64_t>(d);
@@ -105,16 +105,18 @@ void ReadInputs(const Napi::CallbackInfo& info, const IoctlOp& op, Buffer& buf) 
     std::memcpy(buf.bytes + op.token.offset, &token, sizeof(token));
   }
   if (op.name_field.dir == Dir::kIn) {
-    Napi::Value v = info[next++];
-    if (!v.IsString()) throw Napi::TypeError::New(env, "name must be a string");
-    // Measured, then written in place into the zeroed field (its NUL
-    // included): no std::string per call. A name that does not fit is
-    // refused, so the kernel never sees a truncated one.
-    size_t length = 0;
-    NAPI_THROW_IF_FAILED_VOID(env, napi_get_value_string_utf8(env, v, nullptr, 0, &length));
+    // Written in place into the zeroed field (its NUL included): no
+    // std::string per call, and one N-API call for a usual name. A name
+    // that does not fit is refused, so the kernel never sees a truncated
+    // one. The copy stops short of a character that would not fit, so only
+    // a copy within a character's length (4 bytes) of the end can be cut,
+    // and only then is the whole name measured.
     char* field = reinterpret_cast<char*>(buf.bytes + op.name_field.offset);
-    if (length > 0 && length < kSessionNameLength)
-      NAPI_THROW_IF_FAILED_VOID(env, napi_get_value_string_utf8(env, v, field, kSessionNameLength, &length));
+    size_t length = 0;
+    if (napi_get_value_string_utf8(env, info[next++], field, kSessionNameLength, &length) != napi_ok)
+      throw Napi::TypeError::New(env, "name must be a string");
+    if (length + 4 >= kSessionNameLength)
+      NAPI_THROW_IF_FAILED_VOID(env, napi_get_value_string_utf8(env, info[next - 1], nullptr, 0, &length));
     if (length == 0 || length >= kSessionNameLength || std::memchr(field, '\0', length))
       throw Napi::RangeError::New(env, "name must be 1..63 bytes without NUL");
   }

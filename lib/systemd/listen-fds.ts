@@ -5,7 +5,7 @@ import { type Binding, defaultBinding } from '../binding';
 import { callSync, invalidArgType, invalidEnv } from '../errors';
 import { Memfd } from '../memfd';
 import { OwnedFd } from '../owned-fd';
-import { Session, type SessionDirection, knownSession, probeSession } from '../session';
+import { KnownSession, Session, type SessionDirection, probeSession } from '../session';
 
 /** One fd handed over by systemd, with its FDNAME. */
 export type ListenedFd =
@@ -141,7 +141,7 @@ function classify(fd: number, binding: Binding): Kind {
 function adopt(fd: number, name: string, kind: Kind, binding: Binding): ListenedFd {
   switch (kind.kind) {
     case 'session':
-      return { name, kind: 'session', file: new Session(fd, knownSession(kind.session.name, kind.session.direction, binding)) };
+      return { name, kind: 'session', file: new Session(fd, new KnownSession(kind.session.name, kind.session.direction, binding)) };
     case 'memfd':
       return { name, kind: 'memfd', file: new Memfd(fd, { binding }, { label: `memfd ${fd} (${name})` }) };
     case 'other':

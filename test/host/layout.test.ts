@@ -1,6 +1,7 @@
 // The structs compiled into the addon match the kernel's uAPI
 // (include/uapi/linux/liveupdate.h, Linux 7.2+) byte for byte.
-import { describe, expect, test } from 'vitest';
+import * as fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { defaultBinding } from '../../lib/binding';
 
 const layout = defaultBinding().ioctlLayout;
@@ -62,5 +63,46 @@ describe('the native layer never aborts on bad input', () => {
     ['a path with NUL', () => b.openSync('/dev/\0x', 2)],
   ])('%s throws a JS error', (_, call) => {
     expect(call).toThrow(/must|unknown/);
+  });
+});
+
+describe('session names at the 63-byte limit, counted in UTF-8 bytes by the native layer', () => {
+  const b = defaultBinding();
+  const create = (name: unknown) => () => b.ioctlSync(nullFd, layout.LIVEUPDATE_IOCTL_CREATE_SESSION.index, name as string);
+  let nullFd: number;
+  beforeAll(() => {
+    nullFd = fs.openSync('/dev/null', 'r');
+  });
+  afterAll(() => fs.closeSync(nullFd));
+
+  // /dev/null answers every ioctl ENOTTY: a name that gets that far was accepted.
+  test.each([
+    ['63 ASCII bytes', 'x'.repeat(63)],
+    ['63 bytes ending in a 2-byte character', `${'x'.repeat(61)}é`],
+    ['63 bytes ending in a 4-byte character', `${'x'.repeat(59)}😀`],
+    ['63 bytes of 2-byte characters and one ASCII', `${'é'.repeat(31)}x`],
+    ['1 byte', 'x'],
+  ])('%s reaches the kernel', (_, name) => {
+    expect(Buffer.byteLength(name)).toBeLessThanOrEqual(63);
+    expect(create(name)).toThrow(expect.objectContaining({ code: 'ENOTTY' }));
+  });
+
+  // The copy into the 64-byte field stops before a character that does not
+  // fit, so these come back shorter than 63 bytes: only measuring tells.
+  test.each([
+    ['64 ASCII bytes', 'x'.repeat(64)],
+    ['64 bytes, a 2-byte character cut by the limit', `${'x'.repeat(62)}é`],
+    ['64 bytes, a 4-byte character cut by the limit', `${'x'.repeat(60)}😀`],
+    ['64 bytes of 4-byte characters', '😀'.repeat(16)],
+    ['64 bytes of 2-byte characters', 'é'.repeat(32)],
+    ['empty', ''],
+    ['a NUL in its last bytes', `${'x'.repeat(60)}\0y`],
+  ])('%s is refused before the ioctl', (_, name) => {
+    expect(create(name)).toThrow(/name must be 1\.\.63 bytes without NUL/);
+  });
+
+  test('a name that is not a string is refused', () => {
+    expect(create(42)).toThrow(/name must be a string/);
+    expect(create(undefined)).toThrow(/name must be a string/);
   });
 });
