@@ -33,7 +33,8 @@ function run(argv, tags) {
   for (const line of r.stdout.split('\n').filter(Boolean)) record({ ...tags, ...JSON.parse(line) });
 }
 
-const node = (lib, ...args) => [process.execPath, passScript, lib.dir, ...args.map(String)];
+const nodeWith = (flags, lib, ...args) => [process.execPath, ...flags, passScript, lib.dir, ...args.map(String)];
+const node = (lib, ...args) => nodeWith([], lib, ...args);
 const keys = () => ['c', ...config.libs.flatMap((lib) => ['sync', 'promise'].map((mode) => `${lib.name}-${mode}`))];
 const { sessions, files, getnames, floor } = config.counts;
 const s2 = config.stage2;
@@ -49,9 +50,17 @@ if (stage === 1) {
   });
   for (let pass = 1; pass <= config.passes; pass++) {
     console.log(`bench: stage 1 pass ${pass}/${config.passes}`);
-    run([config.cBinary, 'stage1', sessions, files, getnames, floor], { stage: 1, pass, lib: 'c' });
-    run(['python3', path.join(__dirname, 'luo_bench.py'), sessions, files, getnames, floor], { stage: 1, pass, lib: 'python' });
-    for (const lib of config.libs) run(node(lib, 'stage1', sessions, files, getnames, floor), { stage: 1, pass, lib: lib.name });
+    // --single-threaded: see the report's notes (V8's background threads
+    // have no CPU of their own on this guest; their turns made the Node
+    // rows vary ×2–4 between passes).
+    const order = [
+      () => run([config.cBinary, 'stage1', sessions, files, getnames, floor], { stage: 1, pass, lib: 'c' }),
+      () => run(['python3', path.join(__dirname, 'luo_bench.py'), sessions, files, getnames, floor], { stage: 1, pass, lib: 'python' }),
+      ...config.libs.map((lib) => () => run(nodeWith(['--single-threaded'], lib, 'stage1', sessions, files, getnames, floor), { stage: 1, pass, lib: lib.name })),
+    ];
+    // Each pass starts one further along, so no implementation always
+    // follows the same one (and inherits its kernel clean-up).
+    for (let k = 0; k < order.length; k++) order[(k + pass - 1) % order.length]();
   }
   if (sweep) {
     console.log(`bench: size sweep, preserve (${sweep.sizes.length} sizes)`);

@@ -41,6 +41,12 @@ static void die(const char *what) {
   exit(1);
 }
 
+// Before each stage-1 loop: a pause in which the kernel's deferred work
+// from what ran before (files freed after RCU grace periods, kworkers) can
+// finish, instead of landing in whichever loop runs next on the one vCPU.
+// The Node and Python sides pause the same way (SETTLE_MS).
+static void settle(void) { usleep(200 * 1000); }
+
 static uint64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -69,6 +75,7 @@ static void stage1(long sessions, long files, long getnames, long floor) {
   int dev = open_device();
   char name[64];
 
+  settle();
   uint64_t t = now_ns();
   for (long i = 0; i < sessions; i++) {
     snprintf(name, sizeof name, "bench-c-%ld", i);
@@ -80,12 +87,14 @@ static void stage1(long sessions, long files, long getnames, long floor) {
   int *fds = calloc(files, sizeof *fds);
   for (long i = 0; i < files; i++)
     if ((fds[i] = memfd_create("bench", MFD_CLOEXEC)) < 0) die("memfd_create");
+  settle();
   t = now_ns();
   for (long i = 0; i < files; i++) {
     struct fd_args a = {.size = sizeof a, .fd = fds[i], .token = (uint64_t)i + 1};
     if (ioctl(s, LIVEUPDATE_SESSION_PRESERVE_FD, &a) < 0) die("PRESERVE_FD");
   }
   report("preserve", files, now_ns() - t);
+  settle();
   t = now_ns();
   for (long i = 0; i < getnames; i++) {
     struct name_args a = {.size = sizeof a};
@@ -97,10 +106,12 @@ static void stage1(long sessions, long files, long getnames, long floor) {
   close(s);
 
   struct stat st;
+  settle();
   t = now_ns();
   for (long i = 0; i < floor; i++)
     if (fstat(dev, &st) < 0) die("fstat");
   report("fstat", floor, now_ns() - t);
+  settle();
   t = now_ns();
   for (long i = 0; i < floor; i++) {
     int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);

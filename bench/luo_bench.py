@@ -22,6 +22,7 @@ def report(op, n, ns):
 
 def timed(op, n, run):
     run(max(1, n // 2), "warm")
+    time.sleep(0.2)  # settle, as bench/luo-bench.c does
     t = time.monotonic_ns()
     run(n, "timed")
     report(op, n, time.monotonic_ns() - t)

@@ -2,7 +2,7 @@
 // SESSION_GET_NAME, the direction from the kernel's answer to a probe that
 // changes nothing (the real-kernel tier runs the same against LUO).
 import { describe, expect, test } from 'vitest';
-import { OwnedFd, Session } from '../../lib/index';
+import { LiveUpdate, OwnedFd, Session } from '../../lib/index';
 import { fakeBinding, nativeError } from './fake-binding';
 
 function adopt(probeAnswer: () => never, options: { direction?: 'incoming' | 'outgoing' } = {}) {
@@ -40,5 +40,32 @@ describe('new Session(fd)', () => {
     expect(() => new Session(owned, { binding: fake.binding })).toThrow(expect.objectContaining({ code: 'ENOTTY', operation: 'LIVEUPDATE_SESSION_GET_NAME' }));
     expect(owned.closed).toBe(false);
     owned.close();
+  });
+});
+
+// Labels are put together only when a message needs one (issue 8); what
+// they say is unchanged: the name quoted, escapes and all.
+describe('how a closed session names itself', () => {
+  test('created through LiveUpdate', () => {
+    const fake = fakeBinding();
+    const lu = LiveUpdate.openSync('/dev/liveupdate', { binding: fake.binding });
+    const s = lu.createSessionSync('vm "1"\n');
+    s.close();
+    expect(() => s.fd).toThrow(expect.objectContaining({ code: 'ERR_SESSION_CLOSED', message: 'session "vm \\"1\\"\\n" is closed' }));
+    lu.close();
+    expect(() => lu.fd).toThrow(expect.objectContaining({ code: 'ERR_CLOSED', message: '/dev/liveupdate is closed' }));
+  });
+
+  test('adopted from an fd', () => {
+    const { session } = adopt(() => { throw nativeError('EBADF', 9, 'ioctl'); });
+    session.close();
+    expect(() => session.getNameSync()).toThrow(expect.objectContaining({ code: 'ERR_SESSION_CLOSED', message: 'session "from-broker" is closed' }));
+  });
+
+  test('a bare OwnedFd is "fd N"', () => {
+    const fake = fakeBinding();
+    const owned = new OwnedFd(42, { binding: fake.binding });
+    owned.close();
+    expect(() => owned.fd).toThrow(expect.objectContaining({ code: 'ERR_CLOSED', message: 'fd 42 is closed' }));
   });
 });
