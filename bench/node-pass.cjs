@@ -92,6 +92,9 @@ async function stage1(sessions, files, getnames, floor) {
   const getNameRaw = indexed
     ? (fd) => binding.ioctlSync(fd, layout.LIVEUPDATE_SESSION_GET_NAME.index)
     : (fd) => binding.ioctlSync(fd, 'LIVEUPDATE_SESSION_GET_NAME', {}).name;
+  const preserveRaw = indexed
+    ? (fd, target, token) => binding.ioctlSync(fd, layout.LIVEUPDATE_SESSION_PRESERVE_FD.index, target, token)
+    : (fd, target, token) => binding.ioctlSync(fd, 'LIVEUPDATE_SESSION_PRESERVE_FD', { fd: target, token: BigInt(token) });
   await timed('node-sync', 'create-close-raw', sessions, (n, tag) => {
     for (let i = 0; i < n; i++) binding.closeSync(createRaw(`bench-raw-${tag}-${i}`));
   });
@@ -122,6 +125,16 @@ async function stage1(sessions, files, getnames, floor) {
     if (impl === 'node-sync') {
       await timed(impl, 'get-name-raw', getnames, (n) => {
         for (let i = 0; i < n; i++) getNameRaw(s.fd);
+      });
+      // The same memfds again (closing their sessions let them go): the
+      // timed run preserves the ones the library's timed run did.
+      for (const x of sessionsUsed.splice(0)) x.close();
+      await timed(impl, 'preserve-raw', files, (n, tag) => {
+        const raw = lu.createSessionSync(`bench-raw-preserve-${tag}`);
+        sessionsUsed.push(raw);
+        const fd = raw.fd;
+        const list = tag === 'warm' ? memfds.slice(files, files + n) : memfds;
+        for (let i = 0; i < n; i++) preserveRaw(fd, list[i].fd, i + 1);
       });
     }
     for (const x of sessionsUsed) x.close();

@@ -42,13 +42,14 @@ const { values } = parseArgs({
 // Native calls per operation, for the excess-over-floor column: create+close
 // is two (ioctl, close), retrieve+close per file two, the rest one. Restore
 // has none: copying and comparing a MiB is not a per-call cost.
-const CALLS = { 'create-close': 2, 'create-close-raw': 2, 'get-name-raw': 1, preserve: 1, 'get-name': 1, 'retrieve-finish': 2, fstat: 1, 'open-close': 2 };
+const CALLS = { 'create-close': 2, 'create-close-raw': 2, 'get-name-raw': 1, 'preserve-raw': 1, preserve: 1, 'get-name': 1, 'retrieve-finish': 2, fstat: 1, 'open-close': 2 };
 const LABEL = {
   'create-close': 'create + close a session',
   preserve: 'preserve an empty memfd',
   'get-name': 'get_name',
   'create-close-raw': 'create + close, the addon alone (no library)',
   'get-name-raw': 'get_name, the addon alone (no library)',
+  'preserve-raw': 'preserve, the addon alone (no library)',
   fstat: 'Node core floor: fstat',
   'open-close': 'Node core floor: open + close /dev/null',
   'retrieve-finish': 'after kexec: retrieve a file (+ finish)',
@@ -399,7 +400,7 @@ function markdown(r) {
   }
   const out = [];
   out.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
-  const ops = ['create-close', 'create-close-raw', 'preserve', 'get-name', 'get-name-raw', 'retrieve-finish', 'restore-verify', 'fstat', 'open-close'];
+  const ops = ['create-close', 'create-close-raw', 'preserve', 'preserve-raw', 'get-name', 'get-name-raw', 'retrieve-finish', 'restore-verify', 'fstat', 'open-close'];
   for (const op of ops) {
     const stage = op === 'retrieve-finish' || op.startsWith('restore-') ? 2 : 1;
     // The addon-alone rows compare with the C row of the same operation.
