@@ -40,6 +40,8 @@ interface Unclosed {
 // Node's own debuglog does.
 const recordCreationSite = debuglog('liveupdate').enabled;
 
+const RESOLVED = Promise.resolve();
+
 // The identity of an object that has none but its number.
 const ANONYMOUS: FdIdentity = {};
 
@@ -103,10 +105,12 @@ export class OwnedFd implements Disposable {
   // empties the slot. No object can be collected unreported: the list holds
   // it strongly until it is registered.
   static #unregistered: (OwnedFd | undefined)[] = [];
+  static #registerQueued = false;
 
   static #registerOpen(): void {
     const objects = OwnedFd.#unregistered;
     OwnedFd.#unregistered = [];
+    OwnedFd.#registerQueued = false;
     for (const o of objects) {
       if (o === undefined) continue;
       o.#slot = -1;
@@ -130,7 +134,13 @@ export class OwnedFd implements Disposable {
       unclosed.register(this, { label: this.#label(), fd, createdAt: callerStack() }, this);
     } else {
       this.#slot = OwnedFd.#unregistered.push(this) - 1;
-      if (this.#slot === 0) queueMicrotask(() => OwnedFd.#registerOpen());
+      if (!OwnedFd.#registerQueued) {
+        OwnedFd.#registerQueued = true;
+        // A promise job, not queueMicrotask: test runners' fake timers
+        // replace that global, and an unflushed list would keep every
+        // dropped object alive and unreported.
+        RESOLVED.then(() => OwnedFd.#registerOpen());
+      }
     }
   }
 
@@ -213,8 +223,12 @@ export class OwnedFd implements Disposable {
   #release(): void {
     this.#closed = true;
     if (this.#slot >= 0) {
-      OwnedFd.#unregistered[this.#slot] = undefined;
+      const list = OwnedFd.#unregistered;
+      list[this.#slot] = undefined;
       this.#slot = -1;
+      // Trailing empty slots go at once: a loop of create+close in one job
+      // keeps the list at one entry instead of one per object made.
+      while (list.length > 0 && list[list.length - 1] === undefined) list.pop();
     } else {
       unclosed.unregister(this);
     }

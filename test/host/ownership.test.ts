@@ -211,14 +211,29 @@ describe('garbage collection', () => {
         const m = Memfd.createSync('closed-' + i);
         if (i !== 500) m.close();
       }
-      const later = new OwnedFd(require('node:fs').openSync('/dev/null', 'r'));
+      let later = new OwnedFd(require('node:fs').openSync('/dev/null', 'r'), undefined);
+      let detached = Memfd.createSync('detached');
       setTimeout(() => {
+        // Registered by now (their job ended): closed and detached, they are unregistered.
         later.close();
-        globalThis.gc();
-        setTimeout(() => { globalThis.gc(); setTimeout(() => {}, 50); }, 10);
+        later = null;
+        detached.detach();
+        detached = null;
+        // Made in a later job, after the first list was flushed, and dropped.
+        (function dropLater() { Memfd.createSync('made-later'); })();
+        setTimeout(() => { globalThis.gc(); setTimeout(() => { globalThis.gc(); setTimeout(() => {}, 50); }, 10); }, 10);
       }, 10);
     `);
-    expect(lines).toEqual([{ warning: expect.stringMatching(/^memfd "closed-500" /) }]);
+    expect(lines.map((l) => l.warning?.replace(/ \(fd.*/, '')).sort()).toEqual(['memfd "closed-500"', 'memfd "made-later"']);
+  });
+
+  test('fake timers replacing queueMicrotask do not keep dropped objects from being reported', () => {
+    const lines = inChild(`
+      globalThis.queueMicrotask = () => {};
+      (function dropIt() { Memfd.createSync('faked'); })();
+      setTimeout(() => { globalThis.gc(); setTimeout(() => {}, 50); }, 10);
+    `);
+    expect(lines).toEqual([{ warning: expect.stringMatching(/^memfd "faked" /) }]);
   });
 
   test('a closed object is not held: it can be collected before the job that made it ends', () => {
