@@ -126,14 +126,17 @@ async function stage1(sessions, files, getnames, floor) {
       await timed(impl, 'get-name-raw', getnames, (n) => {
         for (let i = 0; i < n; i++) getNameRaw(s.fd);
       });
-      // The same memfds again (closing their sessions let them go): the
-      // timed run preserves the ones the library's timed run did.
-      for (const x of sessionsUsed.splice(0)) x.close();
+      // Memfds never preserved before, as in the library's row and in C's:
+      // the same memfds again (preserved once, let go when their session
+      // closed) would be a different kernel path to compare.
+      const fresh = Array.from({ length: files }, () => Memfd.createSync('bench'));
+      memfds.push(...fresh);
       await timed(impl, 'preserve-raw', files, (n, tag) => {
         const raw = lu.createSessionSync(`bench-raw-preserve-${tag}`);
         sessionsUsed.push(raw);
         const fd = raw.fd;
-        const list = tag === 'warm' ? memfds.slice(files, files + n) : memfds;
+        const list = tag === 'warm' ? Array.from({ length: n }, () => Memfd.createSync('warm')) : fresh;
+        if (tag === 'warm') memfds.push(...list);
         for (let i = 0; i < n; i++) preserveRaw(fd, list[i].fd, i + 1);
       });
     }
