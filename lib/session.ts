@@ -1,7 +1,7 @@
 import type { IoctlInput, IoctlOperation, IoctlOutput } from '../types/binding';
 import { type Binding, defaultBinding } from './binding';
 import { callSync, fromNative, invalidArgType, invalidArgValue, invalidState } from './errors';
-import { type Adoptable, type FdIdentity, OwnedFd, type OwnedFdOptions, adoptFd, adoptableFd, duplicateFd } from './owned-fd';
+import { type Adoptable, type FdIdentity, OwnedFd, type OwnedFdOptions, adoptFd, adoptableFd, withDuplicate } from './owned-fd';
 import { type FdLike, type Token, fdOf, tokenArg, validateOptions, validateToken } from './validate';
 
 /** `outgoing`: created in this kernel, to be kept. `incoming`: retrieved after a live update. */
@@ -138,8 +138,9 @@ export class Session extends OwnedFd {
     const t = validateToken(token);
     const operation = 'LIVEUPDATE_SESSION_PRESERVE_FD';
     if (this.direction !== 'outgoing') throw this.#wrongDirection(operation, 'outgoing');
-    using copy = duplicateFd(target, this.binding, operation, { session: this.name, fd: target, token: t });
-    await this.#ioctl(operation, [copy.fd, t], { fd: target, token: t });
+    await withDuplicate(target, this.binding, operation, { session: this.name, token: t }, (copy) =>
+      this.#ioctl(operation, [copy, t], { fd: target, token: t }),
+    );
   }
 
   /** Retrieves the file preserved under `token` (LIVEUPDATE_SESSION_RETRIEVE_FD); incoming sessions only. */

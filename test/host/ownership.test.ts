@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { LiveUpdate, Memfd, OwnedFd, Session } from '../../lib/index';
 import { type Binding, defaultBinding } from '../../lib/binding';
-import { fakeBinding } from './fake-binding';
+import { fakeBinding, nativeError } from './fake-binding';
 import { operationAt } from './named-ioctl';
 
 const openFds = () => fs.readdirSync('/proc/self/fd').length;
@@ -135,6 +135,31 @@ describe('Promise forms hold every fd they touch until they settle', () => {
     const n = fs.openSync('/dev/null', 'r');
     fs.closeSync(n);
     await expect(session.preserve(n, 1)).rejects.toMatchObject({ code: 'EBADF', operation: 'LIVEUPDATE_SESSION_PRESERVE_FD' });
+  });
+
+  test("the copy is closed when the kernel refuses, and the error names the caller's fd, not the copy", async () => {
+    let copy = -1;
+    const binding: Binding = {
+      ...defaultBinding(),
+      ioctlSync: () => 's',
+      ioctl: async (_fd, _op, fd) => {
+        copy = fd as number;
+        throw nativeError('EEXIST', 17, 'ioctl');
+      },
+    };
+    using session = new Session(fs.openSync('/dev/null', 'r'), { binding, direction: 'outgoing' });
+    const file = fs.openSync('/dev/null', 'r');
+    const before = openFds();
+    await expect(session.preserve(file, 7)).rejects.toMatchObject({
+      code: 'EEXIST',
+      operation: 'LIVEUPDATE_SESSION_PRESERVE_FD',
+      fd: file,
+      token: 7n,
+      session: 's',
+    });
+    expect(copy).not.toBe(file);
+    expect(openFds()).toBe(before);
+    fs.closeSync(file);
   });
 });
 
