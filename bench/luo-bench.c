@@ -6,7 +6,7 @@
 // the host's root over 9p, so the binary runs there as is.
 //
 //   luo-bench stage1 SESSIONS FILES GETNAMES FLOOR   the in-kernel rows
-//   luo-bench retrieve SESSION FILES                 after the kexec: retrieve + finish
+//   luo-bench retrieve SESSION FILES [WARM]          after the kexec: retrieve + finish
 //   luo-bench restore SESSION FILES BYTES            after the kexec: retrieve, read, verify, finish
 //   luo-bench sweep-preserve SIZES                   size sweep: preserve written memfds (SIZES: bytes, comma-separated)
 //   luo-bench sweep-restore PREFIX SIZES             size sweep after the kexec: session PREFIX-SIZE
@@ -125,13 +125,9 @@ static void stage1(long sessions, long files, long getnames, long floor) {
 // Stage 2: retrieve every file of a session preserved by the previous
 // kernel, then finish it; with BYTES, also read each back and check the
 // pattern stage 1 wrote (byte k of file i is (i + k) & 0xff), against a
-// pattern built before the clock starts, as the Node side does.
-static void retrieve(const char *op, const char *name, long files, long bytes) {
-  int dev = open_device();
-  unsigned char *buf = bytes ? malloc(bytes) : NULL;
-  unsigned char *pattern = bytes ? malloc(bytes + 256) : NULL;
-  for (long k = 0; bytes && k < bytes + 256; k++) pattern[k] = (unsigned char)k;
-  uint64_t t = now_ns();
+// pattern built before the clock starts, as the Node side does. Returns
+// the session fd, still open.
+static int restore_all(int dev, const char *name, long files, long bytes, unsigned char *buf, const unsigned char *pattern) {
   int s = session(dev, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, name);
   for (long i = 0; i < files; i++) {
     struct fd_args a = {.size = sizeof a, .token = (uint64_t)i + 1};
@@ -144,6 +140,22 @@ static void retrieve(const char *op, const char *name, long files, long bytes) {
   }
   struct finish_args f = {.size = sizeof f};
   if (ioctl(s, LIVEUPDATE_SESSION_FINISH, &f) < 0) die("FINISH");
+  return s;
+}
+
+// WARM (or NULL): a session of the same files, restored untimed first, as
+// the Node side warms its code; the figure is then of warm caches.
+static void retrieve(const char *op, const char *name, long files, long bytes, const char *warm) {
+  int dev = open_device();
+  unsigned char *buf = bytes ? malloc(bytes) : NULL;
+  unsigned char *pattern = bytes ? malloc(bytes + 256) : NULL;
+  for (long k = 0; bytes && k < bytes + 256; k++) pattern[k] = (unsigned char)k;
+  if (warm) {
+    close(restore_all(dev, warm, files, bytes, buf, pattern));
+    settle();
+  }
+  uint64_t t = now_ns();
+  int s = restore_all(dev, name, files, bytes, buf, pattern);
   report(op, files, now_ns() - t);
   // From the parent's spawn (BENCH_SPAWN_NS, CLOCK_MONOTONIC) to here: the
   // same figure the Node side reports, exec included.
@@ -247,16 +259,16 @@ static void sweep_restore(const char *prefix, char *sizes) {
 int main(int argc, char **argv) {
   if (argc == 6 && !strcmp(argv[1], "stage1"))
     stage1(atol(argv[2]), atol(argv[3]), atol(argv[4]), atol(argv[5]));
-  else if (argc == 4 && !strcmp(argv[1], "retrieve"))
-    retrieve("retrieve-finish", argv[2], atol(argv[3]), 0);
+  else if ((argc == 4 || argc == 5) && !strcmp(argv[1], "retrieve"))
+    retrieve("retrieve-finish", argv[2], atol(argv[3]), 0, argc == 5 ? argv[4] : NULL);
   else if (argc == 5 && !strcmp(argv[1], "restore"))
-    retrieve("restore-verify", argv[2], atol(argv[3]), atol(argv[4]));
+    retrieve("restore-verify", argv[2], atol(argv[3]), atol(argv[4]), NULL);
   else if (argc == 3 && !strcmp(argv[1], "sweep-preserve"))
     sweep_preserve(argv[2]);
   else if (argc == 4 && !strcmp(argv[1], "sweep-restore"))
     sweep_restore(argv[2], argv[3]);
   else {
-    fprintf(stderr, "usage: luo-bench stage1 SESSIONS FILES GETNAMES FLOOR | retrieve SESSION FILES | restore SESSION FILES BYTES"
+    fprintf(stderr, "usage: luo-bench stage1 SESSIONS FILES GETNAMES FLOOR | retrieve SESSION FILES [WARM] | restore SESSION FILES BYTES"
                     " | sweep-preserve SIZES | sweep-restore PREFIX SIZES\n");
     return 2;
   }

@@ -2,12 +2,12 @@
 // device can be open in one process only, and the C reference runs between
 // passes). The same sequences as bench/luo-bench.c, through the public API
 // of the library at LIB (a checkout with dist/ built), sync and Promise.
-// Each loop runs once untimed first (see timed()), so the figures are of
-// warm code, as in a long-running process.
+// Every loop runs untimed first (see timedRounds() and timed()), so the
+// figures are of warm code, as in a long-running process.
 // Prints one JSON line per operation: {"impl":"node-sync"|"node-promise",…}.
 //
 //   node bench/node-pass.cjs LIB stage1 SESSIONS FILES GETNAMES FLOOR
-//   node bench/node-pass.cjs LIB retrieve MODE SESSION FILES
+//   node bench/node-pass.cjs LIB retrieve MODE SESSION FILES [WARM-SESSION]
 //   node bench/node-pass.cjs LIB restore MODE SESSION FILES BYTES
 //   node bench/node-pass.cjs LIB sweep-preserve MODE SIZES
 //   node bench/node-pass.cjs LIB sweep-restore MODE PREFIX SIZES
@@ -33,15 +33,23 @@ const now = () => process.hrtime.bigint();
 // guest's one emulated CPU, Node core's own included. The long Promise loops
 // (get_name, the floor) are capped at this, which keeps a pass to minutes.
 const PROMISE_MAX = 1000;
+// The pause before every timed loop, as bench/luo-bench.c's settle().
+const SETTLE_MS = 200;
+// Loop-delay windows per size in the preserve sweep's Promise forms.
+const WINDOWS = 3;
 function report(impl, op, n, ns, extra = {}) {
   process.stdout.write(`${JSON.stringify({ impl, op, n, ns: Number(ns), ...extra })}\n`);
 }
 
-// The event loop's longest stall while `run` goes, in ms: timers asked for
-// every millisecond, so a loop that never stalls shows about 1 ms (the
-// sampling interval itself is in the figure).
+// The event loop's longest stall while `run` goes, in ms (`eld`): timers
+// asked for every millisecond, so a loop that never stalls shows about 1 ms
+// (the sampling interval itself is in the figure). `start` and `end` bound
+// `run` itself (the settle before it is not timed).
 async function withLoopDelay(run) {
+  await settled();
   const h = monitorEventLoopDelay({ resolution: 1 });
+  let start;
+  let end;
   h.enable();
   try {
     // The histogram records the gap between two timer runs, so its first
@@ -49,7 +57,9 @@ async function withLoopDelay(run) {
     // the loop; otherwise the first stall goes unrecorded (seen: a max of 0
     // over a concurrent preserve that took 16 ms).
     await new Promise((resolve) => setTimeout(resolve, 3));
+    start = now();
     await run();
+    end = now();
     // One more tick before looking: a stall is recorded only when the
     // timer next runs, and a run that stalled the loop throughout would
     // otherwise leave the histogram empty.
@@ -57,22 +67,66 @@ async function withLoopDelay(run) {
   } finally {
     h.disable();
   }
-  return h.max / 1e6;
+  return { eld: h.max / 1e6, start, end };
 }
 
+// Before a loop-delay window opens: V8 finishes the GC work that the setup
+// set going, and the kernel its deferred work. Measured in the guest
+// (--trace-gc): after a 256 MiB Buffer or 256 MiB written to a memfd, a
+// Mark-Compact ("finalize incremental marking via task", 17–90 ms on the
+// main thread) or an unexplained 25–35 ms stall came up to seconds later,
+// landing in whichever window was open; the 3 ms lead-in below caught them
+// and charged them to the call. With --expose-gc (bench/guest.cjs passes it
+// to the sweep) a full collection runs here instead.
+async function settled() {
+  globalThis.gc?.();
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+}
+
+// A Promise row: warmed once (half size: these loops are dominated by the
+// thread hop, not by compiled code), then timed once.
 async function timed(impl, op, n, run) {
-  // Under emulation V8's optimizing compiler needs many calls to settle
-  // (a library create+close ran ~3× slower right after 1000 than after
-  // 4000), so the sync loops warm up at full size: the figures are those of
-  // a long-running process. The Promise loops are dominated by the thread
-  // hop, not by compiled code.
-  await run(impl === 'node-sync' ? n : Math.max(1, Math.floor(n / 2)), 'warm');
+  await run(Math.max(1, Math.floor(n / 2)), 'warm');
   // Settle, as bench/luo-bench.c does: the kernel's deferred work from the
   // warm-up (and from the process before) finishes before the clock starts.
-  await new Promise((resolve) => setTimeout(resolve, 200));
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
   const t = now();
   await run(n, 'timed');
   report(impl, op, n, now() - t);
+}
+
+// The sync rows, each { op, n, setup(tag) -> state, run(state), cleanup(state) }:
+// every row is warmed at full size before any is timed (under emulation
+// V8's optimizing compiler needs many calls to settle: a library
+// create+close ran ~3× slower right after 1000 calls than after 4000, and
+// a loop timed first in the process ran up to 2× slower than the same loop
+// timed after others). Then ROUNDS rounds time each row once, in an order
+// rotated per round, after the same pause as C's; the median round is
+// reported, the rounds beside it. Only run() is timed.
+const ROUNDS = 3;
+async function timedRounds(rows) {
+  for (const row of rows) {
+    const state = row.setup('warm');
+    row.run(state);
+    row.cleanup?.(state);
+  }
+  const times = rows.map(() => []);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let k = 0; k < rows.length; k++) {
+      const i = (k + round) % rows.length;
+      const row = rows[i];
+      const state = row.setup(`r${round}`);
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+      const t = now();
+      row.run(state);
+      times[i].push(Number(now() - t));
+      row.cleanup?.(state);
+    }
+  }
+  rows.forEach((row, i) => {
+    const sorted = [...times[i]].sort((a, b) => a - b);
+    report('node-sync', row.op, row.n, sorted[Math.floor(sorted.length / 2)], { rounds: times[i] });
+  });
 }
 
 async function stage1(sessions, files, getnames, floor) {
@@ -95,63 +149,84 @@ async function stage1(sessions, files, getnames, floor) {
   const preserveRaw = indexed
     ? (fd, target, token) => binding.ioctlSync(fd, layout.LIVEUPDATE_SESSION_PRESERVE_FD.index, target, token)
     : (fd, target, token) => binding.ioctlSync(fd, 'LIVEUPDATE_SESSION_PRESERVE_FD', { fd: target, token: BigInt(token) });
-  await timed('node-sync', 'create-close-raw', sessions, (n, tag) => {
-    for (let i = 0; i < n; i++) binding.closeSync(createRaw(`bench-raw-${tag}-${i}`));
+
+  // Preserve rows get a fresh session and memfds never preserved before
+  // (as C does); both are let go after the round, untimed.
+  const preserveSetup = (prefix) => (tag) => ({
+    session: lu.createSessionSync(`${prefix}-${tag}`),
+    memfds: Array.from({ length: files }, () => Memfd.createSync('bench')),
   });
-  await timed('node-sync', 'create-close', sessions, (n, tag) => {
-    for (let i = 0; i < n; i++) lu.createSessionSync(`bench-js-${tag}-${i}`).close();
-  });
+  const preserveCleanup = ({ session, memfds }) => {
+    session.close();
+    for (const m of memfds) m.close();
+  };
+  // get_name asks one session, made once.
+  const named = lu.createSessionSync('bench-get-name');
+  const same = () => named;
+  await timedRounds([
+    {
+      op: 'create-close-raw', n: sessions, setup: (tag) => tag,
+      run: (tag) => { for (let i = 0; i < sessions; i++) binding.closeSync(createRaw(`bench-raw-${tag}-${i}`)); },
+    },
+    {
+      op: 'create-close', n: sessions, setup: (tag) => tag,
+      run: (tag) => { for (let i = 0; i < sessions; i++) lu.createSessionSync(`bench-js-${tag}-${i}`).close(); },
+    },
+    {
+      op: 'preserve', n: files, setup: preserveSetup('bench-js-preserve'), cleanup: preserveCleanup,
+      run: ({ session, memfds }) => { for (let i = 0; i < files; i++) session.preserveSync(memfds[i], i + 1); },
+    },
+    {
+      op: 'preserve-raw', n: files, setup: preserveSetup('bench-raw-preserve'), cleanup: preserveCleanup,
+      run: ({ session, memfds }) => {
+        const fd = session.fd;
+        for (let i = 0; i < files; i++) preserveRaw(fd, memfds[i].fd, i + 1);
+      },
+    },
+    {
+      op: 'get-name', n: getnames, setup: same,
+      run: (s) => { for (let i = 0; i < getnames; i++) s.getNameSync(); },
+    },
+    {
+      op: 'get-name-raw', n: getnames, setup: same,
+      run: (s) => {
+        const fd = s.fd;
+        for (let i = 0; i < getnames; i++) getNameRaw(fd);
+      },
+    },
+    {
+      op: 'fstat', n: floor, setup: () => lu.fd,
+      run: (fd) => { for (let i = 0; i < floor; i++) fs.fstatSync(fd); },
+    },
+    {
+      op: 'open-close', n: floor, setup: () => '/dev/null',
+      run: (file) => { for (let i = 0; i < floor; i++) fs.closeSync(fs.openSync(file, 'r')); },
+    },
+  ]);
+
   await timed('node-promise', 'create-close', sessions, async (n, tag) => {
     for (let i = 0; i < n; i++) (await lu.createSession(`bench-js-${tag}-${i}`)).close();
   });
-
-  for (const impl of ['node-sync', 'node-promise']) {
+  {
     const memfds = Array.from({ length: files }, () => Memfd.createSync('bench'));
-    // A fresh session per run: a memfd is preserved in one session only.
-    const sessionsUsed = [];
-    await timed(impl, 'preserve', files, async (n, tag) => {
-      const s = lu.createSessionSync(`bench-js-preserve-${tag}`);
-      sessionsUsed.push(s);
+    const used = [];
+    await timed('node-promise', 'preserve', files, async (n, tag) => {
+      // A fresh session per run: a memfd is preserved in one session only.
+      const s = lu.createSessionSync(`bench-js-preserve-p-${tag}`);
+      used.push(s);
       const list = tag === 'warm' ? Array.from({ length: n }, () => Memfd.createSync('warm')) : memfds;
       if (tag === 'warm') memfds.push(...list);
-      if (impl === 'node-sync') for (let i = 0; i < n; i++) s.preserveSync(list[i], i + 1);
-      else for (let i = 0; i < n; i++) await s.preserve(list[i], i + 1);
+      for (let i = 0; i < n; i++) await s.preserve(list[i], i + 1);
     });
-    const s = sessionsUsed[sessionsUsed.length - 1];
-    await timed(impl, 'get-name', impl === 'node-sync' ? getnames : Math.min(getnames, PROMISE_MAX), async (n) => {
-      if (impl === 'node-sync') for (let i = 0; i < n; i++) s.getNameSync();
-      else for (let i = 0; i < n; i++) await s.getName();
-    });
-    if (impl === 'node-sync') {
-      await timed(impl, 'get-name-raw', getnames, (n) => {
-        for (let i = 0; i < n; i++) getNameRaw(s.fd);
-      });
-      // Memfds never preserved before, as in the library's row and in C's:
-      // the same memfds again (preserved once, let go when their session
-      // closed) would be a different kernel path to compare.
-      const fresh = Array.from({ length: files }, () => Memfd.createSync('bench'));
-      memfds.push(...fresh);
-      await timed(impl, 'preserve-raw', files, (n, tag) => {
-        const raw = lu.createSessionSync(`bench-raw-preserve-${tag}`);
-        sessionsUsed.push(raw);
-        const fd = raw.fd;
-        const list = tag === 'warm' ? Array.from({ length: n }, () => Memfd.createSync('warm')) : fresh;
-        if (tag === 'warm') memfds.push(...list);
-        for (let i = 0; i < n; i++) preserveRaw(fd, list[i].fd, i + 1);
-      });
-    }
-    for (const x of sessionsUsed) x.close();
+    for (const x of used) x.close();
     for (const m of memfds) m.close();
   }
-
-  await timed('node-sync', 'fstat', floor, (n) => {
-    for (let i = 0; i < n; i++) fs.fstatSync(lu.fd);
+  await timed('node-promise', 'get-name', Math.min(getnames, PROMISE_MAX), async (n) => {
+    for (let i = 0; i < n; i++) await named.getName();
   });
+  named.close();
   await timed('node-promise', 'fstat', Math.min(floor, PROMISE_MAX), async (n) => {
     for (let i = 0; i < n; i++) await fstat(lu.fd);
-  });
-  await timed('node-sync', 'open-close', floor, (n) => {
-    for (let i = 0; i < n; i++) fs.closeSync(fs.openSync('/dev/null', 'r'));
   });
   await timed('node-promise', 'open-close', Math.min(floor, PROMISE_MAX), async (n) => {
     for (let i = 0; i < n; i++) await close(await open('/dev/null', 'r'));
@@ -159,9 +234,11 @@ async function stage1(sessions, files, getnames, floor) {
   lu.close();
 }
 
-// After the kexec: no warm-up is possible (each session is retrieved once),
-// so these rows include first-call costs, for C as well.
-async function retrieve(op, mode, name, files, bytes) {
+// After the kexec: each session is retrieved once, so the warm-up is
+// another session of the same files (WARM, retrieve-finish only), retrieved
+// and finished untimed first, as bench/luo-bench.c does. The restore rows
+// stay cold: they are the live update as a service sees it.
+async function retrieve(op, mode, name, files, bytes, warm) {
   const lu = LiveUpdate.openSync();
   const pattern = Buffer.alloc(bytes + 256);
   for (let k = 0; k < pattern.length; k++) pattern[k] = k & 0xff;
@@ -170,23 +247,21 @@ async function retrieve(op, mode, name, files, bytes) {
     if (!buf.equals(pattern.subarray(i & 0xff, (i & 0xff) + bytes))) throw new Error(`file ${i} differs`);
   };
   const impl = `node-${mode}`;
-  const t = now();
-  if (mode === 'sync') {
-    const s = lu.retrieveSessionSync(name);
-    for (let i = 0; i < files; i++) {
-      const f = s.retrieveSync(i + 1);
-      if (bytes) {
-        if (fs.readSync(f.fd, buf, 0, bytes, 0) !== bytes) throw new Error('short read');
-        check(i);
+  const restoreAll = async (sessionName) => {
+    if (mode === 'sync') {
+      const s = lu.retrieveSessionSync(sessionName);
+      for (let i = 0; i < files; i++) {
+        const f = s.retrieveSync(i + 1);
+        if (bytes) {
+          if (fs.readSync(f.fd, buf, 0, bytes, 0) !== bytes) throw new Error('short read');
+          check(i);
+        }
+        f.close();
       }
-      f.close();
+      s.finishSync();
+      return s;
     }
-    s.finishSync();
-    report(impl, op, files, now() - t);
-    fromStart(impl, op);
-    s.close();
-  } else {
-    const s = await lu.retrieveSession(name);
+    const s = await lu.retrieveSession(sessionName);
     for (let i = 0; i < files; i++) {
       const f = await s.retrieve(i + 1);
       if (bytes) {
@@ -196,10 +271,17 @@ async function retrieve(op, mode, name, files, bytes) {
       f.close();
     }
     await s.finish();
-    report(impl, op, files, now() - t);
-    fromStart(impl, op);
-    s.close();
+    return s;
+  };
+  if (warm) {
+    (await restoreAll(warm)).close();
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
   }
+  const t = now();
+  const s = await restoreAll(name);
+  report(impl, op, files, now() - t, warm ? { warm: true } : {});
+  fromStart(impl, op);
+  s.close();
   lu.close();
 }
 
@@ -229,33 +311,43 @@ async function sweepPreserve(mode, sizes) {
       memfds.push(m);
     }
     const s = lu.createSessionSync(`bsp-${mode}-${tag}-${size}`);
-    const t = now();
-    const eld = await withLoopDelay(async () => {
+    const { eld, start, end } = await withLoopDelay(async () => {
       if (mode === 'sync') for (let i = 0; i < count; i++) s.preserveSync(memfds[i], i + 1);
       else if (mode === 'promise') for (let i = 0; i < count; i++) await s.preserve(memfds[i], i + 1);
       else await Promise.all(memfds.map((m, i) => s.preserve(m, i + 1)));
     });
-    const ns = now() - t;
+    const ns = end - start;
     s.close();
     // The floor for the loop delay: Node core's own Promise-style call on
     // the same files, a read of each into a Buffer on the libuv pool.
     let floor;
     if (mode === 'promise') {
       const buf = Buffer.allocUnsafe(size);
-      const t0 = now();
-      const eldRead = await withLoopDelay(async () => {
+      const r = await withLoopDelay(async () => {
         for (const m of memfds) await read(m.fd, buf, 0, size, 0);
       });
-      floor = { ns: now() - t0, eld: eldRead };
+      floor = { ns: r.end - r.start, eld: r.eld };
     }
     for (const m of memfds) m.close();
     return { count, ns, eld, floor };
   };
   await run(sizes[0], 'warm');
+  // A stall is one sample of a noisy thing: the Promise forms watch
+  // WINDOWS windows per size (fresh memfds each) and report the worst, the
+  // time the median window took.
+  const windows = mode === 'sync' ? 1 : WINDOWS;
+  const median = (xs) => [...xs].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0))[Math.floor(xs.length / 2)];
   for (const size of sizes) {
-    const { count, ns, eld, floor } = await run(size, 'timed');
-    report(impl, 'sweep-preserve', count, ns, { size, ...(mode === 'sync' ? {} : { eldMaxMs: eld }) });
-    if (floor) report('node-core', 'sweep-read-floor', count, floor.ns, { size, eldMaxMs: floor.eld });
+    const runs = [];
+    for (let w = 0; w < windows; w++) runs.push(await run(size, `t${w}`));
+    const { count } = runs[0];
+    const ns = median(runs.map((x) => x.ns));
+    const eld = { eldMaxMs: Math.max(...runs.map((x) => x.eld)), eldRunsMs: runs.map((x) => x.eld) };
+    report(impl, 'sweep-preserve', count, ns, { size, ...(mode === 'sync' ? {} : eld) });
+    if (runs[0].floor) {
+      const floors = runs.map((x) => x.floor);
+      report('node-core', 'sweep-read-floor', count, median(floors.map((f) => f.ns)), { size, eldMaxMs: Math.max(...floors.map((f) => f.eld)), eldRunsMs: floors.map((f) => f.eld) });
+    }
   }
   lu.close();
 }
@@ -284,10 +376,9 @@ async function sweepRestore(mode, prefix, sizes) {
     const check = (i, buf) => {
       if (!buf.equals(expected.subarray(i & 0xff, (i & 0xff) + size))) throw new Error(`${name}: file ${i} differs`);
     };
-    const t = now();
     let files;
     let s;
-    const eld = await withLoopDelay(async () => {
+    const { eld, start, end } = await withLoopDelay(async () => {
       if (mode === 'sync' || mode === 'mapsync') {
         s = lu.retrieveSessionSync(name);
         files = Array.from({ length: count }, (_, i) => s.retrieveSync(i + 1));
@@ -303,7 +394,9 @@ async function sweepRestore(mode, prefix, sizes) {
         await s.finish();
       }
     });
-    const retrieved = now();
+    // The reads are timed apart: the loop-delay window's tail (and the
+    // settle before it) are not part of the restore.
+    const readStart = now();
     const readAll = async (f, buf) => {
       for (let off = 0; off < size; ) {
         const got = mode === 'sync' ? fs.readSync(f.fd, buf, off, size - off, off) : (await read(f.fd, buf, off, size - off, off)).bytesRead;
@@ -335,8 +428,8 @@ async function sweepRestore(mode, prefix, sizes) {
     s.close();
     if (name.endsWith('-warm')) continue;
     const extra = { size, ...(mode === 'promise' || mode === 'concurrent' ? { eldMaxMs: eld } : {}) };
-    report(impl, 'sweep-retrieve', count, retrieved - t, extra);
-    report(impl, 'sweep-restore', count, done - t, { size });
+    report(impl, 'sweep-retrieve', count, end - start, extra);
+    report(impl, 'sweep-restore', count, end - start + (done - readStart), { size });
   }
   lu.close();
 }
@@ -344,7 +437,7 @@ async function sweepRestore(mode, prefix, sizes) {
 async function main() {
   const n = rest.map((x) => (/^\d+$/.test(x) ? Number(x) : x));
   if (what === 'stage1') await stage1(...n);
-  else if (what === 'retrieve') await retrieve('retrieve-finish', n[0], n[1], n[2], 0);
+  else if (what === 'retrieve') await retrieve('retrieve-finish', n[0], n[1], n[2], 0, n[3]);
   else if (what === 'restore') await retrieve('restore-verify', n[0], n[1], n[2], n[3]);
   else if (what === 'sweep-preserve') await sweepPreserve(n[0], String(n[1]).split(',').map(Number));
   else if (what === 'sweep-restore') await sweepRestore(n[0], n[1], String(n[2]).split(',').map(Number));

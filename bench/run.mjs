@@ -314,7 +314,7 @@ function loopDelayMarkdown(r) {
   const rows = (r.sweep?.rows ?? []).filter((x) => x.eldMaxMs !== undefined);
   if (!rows.length) return [];
   const largest = Math.max(...r.sweep.sizes);
-  const out = ['', `**Event-loop delay of the Promise forms** (longest stall in ms, \`monitorEventLoopDelay\` at 1 ms resolution, so about 1 is a loop that never stalled; issue 8's goal: at most 10):`, ''];
+  const out = ['', `**Event-loop delay of the Promise forms** (longest stall in ms, \`monitorEventLoopDelay\` at 1 ms resolution, so about 1 is a loop that never stalled; issue 8's goal: at most 10). Each window opens after a full GC (\`--expose-gc\`) and a 200 ms pause, so V8's collection of the setup's buffers and the kernel's deferred work are not charged to the call:`, ''];
   out.push(`| form | preserve ${sizeLabel(largest)} | retrieve + finish ${sizeLabel(largest)} | worst over all sizes |`, '|---|---|---|---|');
   for (const [impl, label] of SWEEP_FORMS.filter(([i]) => i === 'node-promise' || i === 'node-concurrent')) {
     const mine = rows.filter((x) => x.impl === impl);
@@ -330,7 +330,7 @@ function loopDelayMarkdown(r) {
   if (floor.length) {
     const big = floor.find((x) => x.size === largest)?.eldMaxMs;
     out.push(`| Node core's floor: \`fs.read\` of the same files into a Buffer, awaited | ${big === undefined ? '–' : big.toFixed(1)} (reading ${sizeLabel(largest)}) | – | ${Math.max(...floor.map((x) => x.eldMaxMs)).toFixed(1)} |`);
-    out.push('', 'On one emulated CPU the libuv worker doing the kernel work shares the CPU with the loop, so any large in-kernel operation stalls it; Node core\'s own `fs.read` of the same memfd is the comparison.');
+    out.push('', 'On one emulated CPU the libuv worker doing the kernel work shares the CPU with the loop (the guest kernel\'s default lazy preemption hands the CPU back at the next tick), so a large in-kernel operation can stall it; Node core\'s own `fs.read` of the same memfd is the comparison.');
   }
   return out;
 }
@@ -426,7 +426,7 @@ function markdown(r) {
     '',
     ...out,
     '',
-    '- After the kexec each session can be retrieved only once, so those rows are one cold run per process (no warm-up), for C as for Node.',
+    '- After the kexec each session can be retrieved only once. The retrieve row\'s process first restores another session of the same 500 files untimed (C and Node alike; Node with `--single-threaded`, as in stage 1), pauses 200 ms, then times one: warm code, as in stage 1. The restore row is one cold run per process, the live update as a service sees it.',
     '- Promise forms run one call at a time (each awaited); their get_name and floor loops are capped at 1000 calls.',
     '- **Python**: the same sequences with `fcntl.ioctl` and hand-packed structs (bench/luo_bench.py), the peer issue 8 asks to beat.',
     `- **sync excess / floor**: (Node sync − C) per native call, over Node core's own excess for one call, (Node \`fs.fstatSync\` − C \`fstat\`) = ${floor === undefined ? '–' : `${num(floor)} µs`} (medians). Issue 8's goal is ≤ 1.2. Stage-1 rows take it pass by pass (each pass's C, Node and floor measured within a minute of each other) and show the median of those ratios: the emulator's speed drifts between passes by up to 2×, for C as for Node; the after-kexec rows use the medians.`,
