@@ -86,7 +86,7 @@ if (stage === 1) {
   for (const key of keys()) {
     for (const rep of Array.from({ length: s2.reps }, (_, k) => [`${k + 1}`, `${k + 1}-warm`]).flat()) {
       const s = lu.createSessionSync(`bf-${key}-${rep}`);
-      for (let i = 0; i < s2.files; i++) {
+      for (let i = 0; i < (rep.endsWith('-warm') ? s2.warmFiles : s2.files); i++) {
         // The session keeps its own reference: ours can go at once, which
         // keeps the process well under its fd limit.
         const m = Memfd.createSync('bench');
@@ -143,12 +143,12 @@ if (stage === 1) {
   console.log(`bench: stage 2 started, uptime ${fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]} s`);
   for (let rep = 1; rep <= s2.reps; rep++) {
     console.log(`bench: stage 2 retrieve rep ${rep}/${s2.reps}`);
-    run([config.cBinary, 'retrieve', `bf-c-${rep}`, s2.files, `bf-c-${rep}-warm`], { stage: 2, pass: rep, lib: 'c' });
+    run([config.cBinary, 'retrieve', `bf-c-${rep}`, s2.files, `bf-c-${rep}-warm`, s2.warmFiles], { stage: 2, pass: rep, lib: 'c' });
     for (const lib of config.libs) {
       for (const mode of ['sync', 'promise']) {
         const name = `bf-${lib.name}-${mode}-${rep}`;
         // --single-threaded as in stage 1, whose floor these rows are set against.
-        run(nodeWith(['--single-threaded'], lib, 'retrieve', mode, name, s2.files, `${name}-warm`), { stage: 2, pass: rep, lib: lib.name });
+        run(nodeWith(['--single-threaded'], lib, 'retrieve', mode, name, s2.files, `${name}-warm`, s2.warmFiles), { stage: 2, pass: rep, lib: lib.name });
       }
     }
   }

@@ -6,7 +6,7 @@
 // the host's root over 9p, so the binary runs there as is.
 //
 //   luo-bench stage1 SESSIONS FILES GETNAMES FLOOR   the in-kernel rows
-//   luo-bench retrieve SESSION FILES [WARM]          after the kexec: retrieve + finish
+//   luo-bench retrieve SESSION FILES [WARM WARMFILES] after the kexec: retrieve + finish
 //   luo-bench restore SESSION FILES BYTES            after the kexec: retrieve, read, verify, finish
 //   luo-bench sweep-preserve SIZES                   size sweep: preserve written memfds (SIZES: bytes, comma-separated)
 //   luo-bench sweep-restore PREFIX SIZES             size sweep after the kexec: session PREFIX-SIZE
@@ -143,15 +143,15 @@ static int restore_all(int dev, const char *name, long files, long bytes, unsign
   return s;
 }
 
-// WARM (or NULL): a session of the same files, restored untimed first, as
-// the Node side warms its code; the figure is then of warm caches.
-static void retrieve(const char *op, const char *name, long files, long bytes, const char *warm) {
+// WARM (or NULL): a session of WARMFILES empty memfds, restored untimed
+// first, as the Node side warms its code; the figure is then of warm caches.
+static void retrieve(const char *op, const char *name, long files, long bytes, const char *warm, long warm_files) {
   int dev = open_device();
   unsigned char *buf = bytes ? malloc(bytes) : NULL;
   unsigned char *pattern = bytes ? malloc(bytes + 256) : NULL;
   for (long k = 0; bytes && k < bytes + 256; k++) pattern[k] = (unsigned char)k;
   if (warm) {
-    close(restore_all(dev, warm, files, bytes, buf, pattern));
+    close(restore_all(dev, warm, warm_files, bytes, buf, pattern));
     settle();
   }
   uint64_t t = now_ns();
@@ -259,16 +259,16 @@ static void sweep_restore(const char *prefix, char *sizes) {
 int main(int argc, char **argv) {
   if (argc == 6 && !strcmp(argv[1], "stage1"))
     stage1(atol(argv[2]), atol(argv[3]), atol(argv[4]), atol(argv[5]));
-  else if ((argc == 4 || argc == 5) && !strcmp(argv[1], "retrieve"))
-    retrieve("retrieve-finish", argv[2], atol(argv[3]), 0, argc == 5 ? argv[4] : NULL);
+  else if ((argc == 4 || argc == 6) && !strcmp(argv[1], "retrieve"))
+    retrieve("retrieve-finish", argv[2], atol(argv[3]), 0, argc == 6 ? argv[4] : NULL, argc == 6 ? atol(argv[5]) : 0);
   else if (argc == 5 && !strcmp(argv[1], "restore"))
-    retrieve("restore-verify", argv[2], atol(argv[3]), atol(argv[4]), NULL);
+    retrieve("restore-verify", argv[2], atol(argv[3]), atol(argv[4]), NULL, 0);
   else if (argc == 3 && !strcmp(argv[1], "sweep-preserve"))
     sweep_preserve(argv[2]);
   else if (argc == 4 && !strcmp(argv[1], "sweep-restore"))
     sweep_restore(argv[2], argv[3]);
   else {
-    fprintf(stderr, "usage: luo-bench stage1 SESSIONS FILES GETNAMES FLOOR | retrieve SESSION FILES [WARM] | restore SESSION FILES BYTES"
+    fprintf(stderr, "usage: luo-bench stage1 SESSIONS FILES GETNAMES FLOOR | retrieve SESSION FILES [WARM WARMFILES] | restore SESSION FILES BYTES"
                     " | sweep-preserve SIZES | sweep-restore PREFIX SIZES\n");
     return 2;
   }

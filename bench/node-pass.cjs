@@ -7,7 +7,7 @@
 // Prints one JSON line per operation: {"impl":"node-sync"|"node-promise",…}.
 //
 //   node bench/node-pass.cjs LIB stage1 SESSIONS FILES GETNAMES FLOOR
-//   node bench/node-pass.cjs LIB retrieve MODE SESSION FILES [WARM-SESSION]
+//   node bench/node-pass.cjs LIB retrieve MODE SESSION FILES [WARM-SESSION WARM-FILES]
 //   node bench/node-pass.cjs LIB restore MODE SESSION FILES BYTES
 //   node bench/node-pass.cjs LIB sweep-preserve MODE SIZES
 //   node bench/node-pass.cjs LIB sweep-restore MODE PREFIX SIZES
@@ -96,24 +96,30 @@ async function timed(impl, op, n, run) {
 }
 
 // The sync rows, each { op, n, setup(tag) -> state, run(state), cleanup(state) }:
-// every row is warmed at full size before any is timed (under emulation
-// V8's optimizing compiler needs many calls to settle: a library
-// create+close ran ~3× slower right after 1000 calls than after 4000, and
-// a loop timed first in the process ran up to 2× slower than the same loop
-// timed after others). Then ROUNDS rounds time each row once, in an order
-// rotated per round, after the same pause as C's; the median round is
-// reported, the rounds beside it. Only run() is timed.
-const ROUNDS = 3;
+// every row is warmed with at least WARM_CALLS calls before any is timed
+// (under emulation, with --single-threaded, V8 needs that many calls to
+// settle: a library create+close ran ~3× slower right after 1000 calls than
+// after 4000, and the library's preserve loop of 500 ran 100–200 µs per
+// call in its first four rounds and 40–60 after, while the addon's own
+// stayed at 50–60). Then ROUNDS rounds time each row once, in an order
+// rotated per round and reversed every other round (so no row always runs
+// right after the same one), after the same pause as C's; the median round
+// is reported, the rounds beside it. Only run() is timed.
+const ROUNDS = 5;
+const WARM_CALLS = 2000;
 async function timedRounds(rows) {
   for (const row of rows) {
-    const state = row.setup('warm');
-    row.run(state);
-    row.cleanup?.(state);
+    for (let done = 0; done < WARM_CALLS; done += row.n) {
+      const state = row.setup(`warm${done}`);
+      row.run(state);
+      row.cleanup?.(state);
+    }
   }
   const times = rows.map(() => []);
   for (let round = 0; round < ROUNDS; round++) {
     for (let k = 0; k < rows.length; k++) {
-      const i = (k + round) % rows.length;
+      const rotated = (k + round) % rows.length;
+      const i = round % 2 ? rows.length - 1 - rotated : rotated;
       const row = rows[i];
       const state = row.setup(`r${round}`);
       await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
@@ -235,10 +241,11 @@ async function stage1(sessions, files, getnames, floor) {
 }
 
 // After the kexec: each session is retrieved once, so the warm-up is
-// another session of the same files (WARM, retrieve-finish only), retrieved
-// and finished untimed first, as bench/luo-bench.c does. The restore rows
-// stay cold: they are the live update as a service sees it.
-async function retrieve(op, mode, name, files, bytes, warm) {
+// another session (WARM, of WARM-FILES empty memfds; retrieve-finish only),
+// retrieved and finished untimed first, as bench/luo-bench.c does: enough
+// calls for V8 to settle (see timedRounds). The restore rows stay cold:
+// they are the live update as a service sees it.
+async function retrieve(op, mode, name, files, bytes, warm, warmFiles) {
   const lu = LiveUpdate.openSync();
   const pattern = Buffer.alloc(bytes + 256);
   for (let k = 0; k < pattern.length; k++) pattern[k] = k & 0xff;
@@ -247,7 +254,7 @@ async function retrieve(op, mode, name, files, bytes, warm) {
     if (!buf.equals(pattern.subarray(i & 0xff, (i & 0xff) + bytes))) throw new Error(`file ${i} differs`);
   };
   const impl = `node-${mode}`;
-  const restoreAll = async (sessionName) => {
+  const restoreAll = async (sessionName, files) => {
     if (mode === 'sync') {
       const s = lu.retrieveSessionSync(sessionName);
       for (let i = 0; i < files; i++) {
@@ -274,11 +281,11 @@ async function retrieve(op, mode, name, files, bytes, warm) {
     return s;
   };
   if (warm) {
-    (await restoreAll(warm)).close();
+    (await restoreAll(warm, warmFiles)).close();
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
   }
   const t = now();
-  const s = await restoreAll(name);
+  const s = await restoreAll(name, files);
   report(impl, op, files, now() - t, warm ? { warm: true } : {});
   fromStart(impl, op);
   s.close();
@@ -437,7 +444,7 @@ async function sweepRestore(mode, prefix, sizes) {
 async function main() {
   const n = rest.map((x) => (/^\d+$/.test(x) ? Number(x) : x));
   if (what === 'stage1') await stage1(...n);
-  else if (what === 'retrieve') await retrieve('retrieve-finish', n[0], n[1], n[2], 0, n[3]);
+  else if (what === 'retrieve') await retrieve('retrieve-finish', n[0], n[1], n[2], 0, n[3], n[4]);
   else if (what === 'restore') await retrieve('restore-verify', n[0], n[1], n[2], n[3]);
   else if (what === 'sweep-preserve') await sweepPreserve(n[0], String(n[1]).split(',').map(Number));
   else if (what === 'sweep-restore') await sweepRestore(n[0], n[1], String(n[2]).split(',').map(Number));

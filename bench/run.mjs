@@ -78,8 +78,8 @@ const counts = values.quick
   ? { sessions: 200, files: 50, getnames: 1000, floor: 1000 }
   : { sessions: 2000, files: 500, getnames: 10000, floor: 10000 };
 const stage2 = values['no-kexec'] ? null : values.quick
-  ? { reps: 1, files: 50, restoreFiles: 10, restoreBytes: 1 << 20 }
-  : { reps: 3, files: 500, restoreFiles: 100, restoreBytes: 1 << 20 };
+  ? { reps: 1, files: 50, warmFiles: 200, restoreFiles: 10, restoreBytes: 1 << 20 }
+  : { reps: 3, files: 500, warmFiles: 2000, restoreFiles: 100, restoreBytes: 1 << 20 };
 
 // Up to 256 MiB by default: every form's files of every size stay
 // preserved together across the kexec, about 350 MiB per form.
@@ -426,11 +426,12 @@ function markdown(r) {
     '',
     ...out,
     '',
-    '- After the kexec each session can be retrieved only once. The retrieve row\'s process first restores another session of the same 500 files untimed (C and Node alike; Node with `--single-threaded`, as in stage 1), pauses 200 ms, then times one: warm code, as in stage 1. The restore row is one cold run per process, the live update as a service sees it.',
+    '- After the kexec each session can be retrieved only once. The retrieve row\'s process first restores another session of ${r.stage2?.warmFiles ?? 500} empty memfds untimed (C and Node alike; Node with `--single-threaded`, as in stage 1), pauses 200 ms, then times one: warm code, as in stage 1. The restore row is one cold run per process, the live update as a service sees it.',
     '- Promise forms run one call at a time (each awaited); their get_name and floor loops are capped at 1000 calls.',
     '- **Python**: the same sequences with `fcntl.ioctl` and hand-packed structs (bench/luo_bench.py), the peer issue 8 asks to beat.',
     `- **sync excess / floor**: (Node sync − C) per native call, over Node core's own excess for one call, (Node \`fs.fstatSync\` − C \`fstat\`) = ${floor === undefined ? '–' : `${num(floor)} µs`} (medians). Issue 8's goal is ≤ 1.2. Stage-1 rows take it pass by pass (each pass's C, Node and floor measured within a minute of each other) and show the median of those ratios: the emulator's speed drifts between passes by up to 2×, for C as for Node; the after-kexec rows use the medians.`,
     '- Every stage-1 loop starts after a 200 ms pause (C, Python and Node alike), so the kernel\'s deferred clean-up of the loop before (freed files, RCU) does not land in it, and each pass runs the implementations in a rotated order.',
+    '- Node\'s sync rows are each warmed with at least 2000 calls before any is timed, then timed in 5 rounds, interleaved (the order rotated each round and reversed every other), and the median round counts: under emulation V8 takes that many calls to settle, and a row timed right after another inherited its clean-up.',
     '- Node stage-1 passes run with V8\'s `--single-threaded` (the optimizing compiler and the GC work on the main thread, as they do not get a CPU of their own on this 1-vCPU guest anyway): with background threads taking turns on the one CPU, when code got optimized moved the same Node row ×2–4 between passes. Node core\'s floor rows run the same way.',
     libs.length > 1 ? `- *before* is ${name('base')}, *after* is ${name('node')}, measured pass for pass in the same boot.` : `- Library: ${name('node')}.`,
     `- Guest: Linux ${r.kernel} under QEMU, ${r.host.accel}, ${g.memoryMiB ?? '?'} MiB, ${g.node ?? r.host.node}. Absolute times are those of an emulated CPU, not of hardware: the ratios are the point.`,
