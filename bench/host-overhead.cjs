@@ -1,4 +1,4 @@
-// The library's own cost per session create+close and per get_name, on
+// The library's own cost per session create+close, get_name and retrieve+close, on
 // the host, without a LUO device: the real addon, with the ioctls answered
 // by a native stand-in (a dup of /dev/null for a new fd), so that "raw"
 // and "lib" differ only by the library's JavaScript. Used for issue 8's
@@ -17,15 +17,17 @@ const fs = require('node:fs');
 const base = fs.openSync('/dev/null', 'r');
 const L = real.ioctlLayout;
 const CREATE = L.LIVEUPDATE_IOCTL_CREATE_SESSION.index;
+const RETRIEVE_SESSION = L.LIVEUPDATE_IOCTL_RETRIEVE_SESSION.index;
+const RETRIEVE = L.LIVEUPDATE_SESSION_RETRIEVE_FD.index;
 const GN = L.LIVEUPDATE_SESSION_GET_NAME.index;
 const dup = real.unix.dup;
 let devfd = -1;
 // Every stand-in answer makes native calls, as the real ioctl would: a new
-// fd for create; for get_name a dup and close (the device answers EINVAL,
-// as LUO does to the open probe).
+// fd for create, retrieve-session and retrieve; for get_name a dup and
+// close (the device answers EINVAL, as LUO does to the open probe).
 const binding = Object.create(real);
 binding.ioctlSync = (fd, op) => {
-  if (op === CREATE) return dup(base);
+  if (op === CREATE || op === RETRIEVE_SESSION || op === RETRIEVE) return dup(base);
   if (fd === devfd) throw Object.assign(new Error('EINVAL'), { code: 'EINVAL' });
   real.closeSync(dup(base));
   return 'x';
@@ -35,11 +37,14 @@ const lu = LiveUpdate.openSync('/dev/null', { binding });
 const now = () => process.hrtime.bigint();
 let k = 0;
 const s0 = lu.createSessionSync('keep');
+const incoming = lu.retrieveSessionSync('kept');
 const V = {
   raw: (n) => { for (let i = 0; i < n; i++) binding.closeSync(binding.ioctlSync(lu.fd, CREATE, `r${k++}`)); },
   lib: (n) => { for (let i = 0; i < n; i++) lu.createSessionSync(`l${k++}`).close(); },
   rawGN: (n) => { const fd = s0.fd; for (let i = 0; i < n; i++) binding.ioctlSync(fd, GN); },
   libGN: (n) => { for (let i = 0; i < n; i++) s0.getNameSync(); },
+  rawRet: (n) => { const fd = incoming.fd; for (let i = 0; i < n; i++) binding.closeSync(binding.ioctlSync(fd, RETRIEVE, i + 1)); },
+  libRet: (n) => { for (let i = 0; i < n; i++) incoming.retrieveSync(i + 1).close(); },
 };
 const names = Object.keys(V);
 const N = 20000, R = 15;
@@ -48,5 +53,6 @@ const res = Object.fromEntries(names.map((n) => [n, []]));
 for (let r = 0; r < R; r++) for (const n of names) { const t = now(); V[n](N); res[n].push(Number(now() - t) / N); }
 for (const n of names) { const a = res[n].sort((x, y) => x - y); console.log(n.padEnd(8), 'min', a[0].toFixed(0), 'p25', a[a.length >> 2].toFixed(0), 'med', a[a.length >> 1].toFixed(0), 'ns'); }
 s0.close();
+incoming.close();
 lu.close();
 fs.closeSync(base);

@@ -326,12 +326,14 @@ async function sweepPreserve(mode, sizes) {
     const ns = end - start;
     s.close();
     // The floor for the loop delay: Node core's own Promise-style call on
-    // the same files, a read of each into a Buffer on the libuv pool.
+    // the same files, a read of each into a Buffer on the libuv pool, in
+    // the same form (one at a time, or all at once).
     let floor;
-    if (mode === 'promise') {
-      const buf = Buffer.allocUnsafe(size);
+    if (mode !== 'sync') {
+      const bufs = Array.from({ length: mode === 'concurrent' ? count : 1 }, () => Buffer.allocUnsafe(size));
       const r = await withLoopDelay(async () => {
-        for (const m of memfds) await read(m.fd, buf, 0, size, 0);
+        if (mode === 'promise') for (const m of memfds) await read(m.fd, bufs[0], 0, size, 0);
+        else await Promise.all(memfds.map((m, i) => read(m.fd, bufs[i], 0, size, 0)));
       });
       floor = { ns: r.end - r.start, eld: r.eld };
     }
@@ -353,7 +355,8 @@ async function sweepPreserve(mode, sizes) {
     report(impl, 'sweep-preserve', count, ns, { size, ...(mode === 'sync' ? {} : eld) });
     if (runs[0].floor) {
       const floors = runs.map((x) => x.floor);
-      report('node-core', 'sweep-read-floor', count, median(floors.map((f) => f.ns)), { size, eldMaxMs: Math.max(...floors.map((f) => f.eld)), eldRunsMs: floors.map((f) => f.eld) });
+      const floorImpl = mode === 'concurrent' ? 'node-core-concurrent' : 'node-core';
+      report(floorImpl, 'sweep-read-floor', count, median(floors.map((f) => f.ns)), { size, eldMaxMs: Math.max(...floors.map((f) => f.eld)), eldRunsMs: floors.map((f) => f.eld) });
     }
   }
   lu.close();
