@@ -260,13 +260,13 @@ function liveUpdateTimes(m) {
 // The median over stage-1 passes of (Node − C) per native call ÷ (Node
 // fstat − C fstat), each term from the same pass: pairing cancels the
 // emulator's drift between passes, which medians taken apart do not.
-function pairedExcess(samples, op, cOp, lib) {
+function pairedExcess(samples, op, cOp, lib, stage = 1) {
   if (!CALLS[op]) return undefined;
   const us = (l, impl, o, pass) => {
-    const x = samples.find((y) => y.stage === 1 && y.pass === pass && y.lib === l && y.impl === impl && y.op === o);
+    const x = samples.find((y) => y.stage === stage && y.pass === pass && y.lib === l && y.impl === impl && y.op === o);
     return x && x.ns / x.n / 1000;
   };
-  const passes = [...new Set(samples.filter((y) => y.stage === 1 && y.op === op && y.lib === lib).map((y) => y.pass))];
+  const passes = [...new Set(samples.filter((y) => y.stage === stage && y.op === op && y.lib === lib).map((y) => y.pass))];
   const ratios = passes.flatMap((pass) => {
     const [n, c, nf, cf] = [us(lib, 'node-sync', op, pass), us('c', 'c', cOp, pass), us(lib, 'node-sync', 'fstat', pass), us('c', 'c', 'fstat', pass)];
     return [n, c, nf, cf].every((v) => v !== undefined) && nf > cf ? [(n - c) / CALLS[op] / (nf - cf)] : [];
@@ -421,13 +421,19 @@ function markdown(r) {
       const s = find(stage, op, lib, 'node-sync');
       const p = find(stage, op, lib, 'node-promise');
       const f = floorOf(lib);
-      const paired = stage === 1 ? pairedExcess(r.samples, op, cOp, lib) : undefined;
+      // Stage 2 rows against stage 2's own floor (same boot, same process,
+      // same number of calls before), when the run has one.
+      const paired = pairedExcess(r.samples, op, cOp, lib, stage);
       const excess = paired !== undefined ? paired.toFixed(2) : s && f && CALLS[op] ? `${((s.median - c.median) / CALLS[op] / f).toFixed(2)}` : '–';
       cells.push(fmt(s), ratio(s, c), fmt(p), ratio(p, c), excess);
     }
     out.push(`| ${cells.join(' | ')} |`);
   }
   const g = r.guest ?? {};
+  const retrieveVsStage1 = (() => {
+    const [n, c, f] = [find(2, 'retrieve-finish', 'node', 'node-sync'), find(2, 'retrieve-finish', 'c', 'c'), floorOf('node')];
+    return n && c && f ? ((n.median - c.median) / CALLS['retrieve-finish'] / f).toFixed(2) : undefined;
+  })();
   return [
     `Per-operation times in µs: the median over ${r.passes} passes (stage 1) or ${r.stage2?.reps ?? 1} (stage 2 retrieve; restore runs once), (min–max) beside it.`,
     '',
@@ -436,7 +442,7 @@ function markdown(r) {
     `- After the kexec each session can be retrieved only once. The retrieve row's process first restores another session of ${r.stage2?.warmFiles ?? 500} empty memfds untimed (C and Node alike; Node with \`--single-threaded\`, as in stage 1), pauses 200 ms, then times one: warm code, as in stage 1. The restore row is one cold run per process, the live update as a service sees it.`,
     '- Promise forms run one call at a time (each awaited); their get_name and floor loops are capped at 1000 calls.',
     '- **Python**: the same sequences with `fcntl.ioctl` and hand-packed structs (bench/luo_bench.py), the peer issue 8 asks to beat.',
-    `- **sync excess / floor**: (Node sync − C) per native call, over Node core's own excess for one call, (Node \`fs.fstatSync\` − C \`fstat\`) = ${floor === undefined ? '–' : `${num(floor)} µs`} (medians). Issue 8's goal is ≤ 1.2. Stage-1 rows take it pass by pass (each pass's C, Node and floor measured within a minute of each other) and show the median of those ratios: the emulator's speed drifts between passes by up to 2×, for C as for Node; the after-kexec rows use the medians.`,
+    `- **sync excess / floor**: (Node sync − C) per native call, over Node core's own excess for one call, (Node \`fs.fstatSync\` − C \`fstat\`) = ${floor === undefined ? '–' : `${num(floor)} µs`} (medians). Issue 8's goal is ≤ 1.2. Rows take it pass by pass (each pass's C, Node and floor measured within a minute of each other) and show the median of those ratios: the emulator's speed drifts between passes by up to 2×, for C as for Node. The after-kexec retrieve row is set against the floor of its own boot and process (\`fs.fstatSync\` and C's \`fstat\` right after it, with as many calls made before as the row had: a process that has made a few thousand calls still runs much of its JavaScript unoptimized)${retrieveVsStage1 === undefined ? '' : `; against stage 1's warm floor it would be ${retrieveVsStage1}`}.`,
     '- Every stage-1 loop starts after a 200 ms pause (C, Python and Node alike), so the kernel\'s deferred clean-up of the loop before (freed files, RCU) does not land in it, and each pass runs the implementations in a rotated order.',
     '- Node\'s sync rows are each warmed with at least 2000 calls before any is timed, then timed in 5 rounds, interleaved (the order rotated each round and reversed every other), and the median round counts: under emulation V8 takes that many calls to settle, and a row timed right after another inherited its clean-up.',
     '- Node stage-1 passes run with V8\'s `--single-threaded` (the optimizing compiler and the GC work on the main thread, as they do not get a CPU of their own on this 1-vCPU guest anyway): with background threads taking turns on the one CPU, when code got optimized moved the same Node row ×2–4 between passes. Node core\'s floor rows run the same way.',
