@@ -145,7 +145,8 @@ const liveUpdate = values.from ? previous?.liveUpdate : liveUpdateTimes(marks);
 const argv = process.argv.slice(2).filter((a, i, all) => a !== '--from' && all[i - 1] !== '--from' && !a.startsWith('--from='));
 const command = ['npm run bench', ...(argv.length ? ['--', ...argv] : [])].join(' ');
 const result = {
-  date: new Date().toISOString(),
+  // With --from, the run's own date and VM time, from its bench.json.
+  date: (values.from && previous?.date) || new Date().toISOString(),
   command,
   commit: git(['rev-parse', '--short', 'HEAD']) + (git(['status', '--porcelain', '--', 'lib', 'native', 'types', 'bench', ':!bench/results']) ? '+dirty' : ''),
   baseline: values.baseline ? { ref: values.baseline, commit: git(['rev-parse', '--short', values.baseline]) } : undefined,
@@ -155,7 +156,7 @@ const result = {
   passes,
   counts,
   stage2,
-  vmWallMs: run.wallMs,
+  vmWallMs: values.from ? previous?.vmWallMs ?? 0 : run.wallMs,
   errors: errors.map((e) => e.error),
   skipped,
   liveUpdate,
