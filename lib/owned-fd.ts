@@ -270,12 +270,7 @@ export async function withDuplicate<T>(
   context: ErrorContext,
   body: (copy: number) => Promise<T>,
 ): Promise<T> {
-  let copy: number;
-  try {
-    copy = binding.unix.dup(fd);
-  } catch (err) {
-    throw fromNative(err, operation, { fd, ...context });
-  }
+  const copy = callSync(operation, { fd, ...context }, () => binding.unix.dup(fd));
   try {
     return await body(copy);
   } finally {
