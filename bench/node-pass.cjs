@@ -99,9 +99,9 @@ async function timed(impl, op, n, run) {
 // every row is warmed with at least WARM_CALLS calls before any is timed
 // (under emulation, with --single-threaded, V8 needs that many calls to
 // settle: a library create+close ran ~3× slower right after 1000 calls than
-// after 4000, and the library's preserve loop of 500 ran 100–200 µs per
-// call in its first four rounds and 40–60 after, while the addon's own
-// stayed at 50–60). Then ROUNDS rounds time each row once, in an order
+// after 4000, and the library's preserve loop of 500 ran mostly 100–215 µs
+// per call in its first four rounds and 38–59 after, while the addon's own
+// stayed mostly at 46–62). Then ROUNDS rounds time each row once, in an order
 // rotated per round and reversed every other round (so no row always runs
 // right after the same one), after the same pause as C's; the median round
 // is reported, the rounds beside it. Only run() is timed.
