@@ -147,7 +147,8 @@ if (stage === 1) {
     for (const lib of config.libs) {
       for (const mode of ['sync', 'promise']) {
         const name = `bf-${lib.name}-${mode}-${rep}`;
-        // --single-threaded as in stage 1, whose floor these rows are set against.
+        // --single-threaded as in stage 1; the floor these rows are set
+        // against (fstat) is timed in the same process, the same way.
         run(nodeWith(['--single-threaded'], lib, 'retrieve', mode, name, s2.files, `${name}-warm`, s2.warmFiles), { stage: 2, pass: rep, lib: lib.name });
       }
     }

@@ -37,6 +37,10 @@ const PROMISE_MAX = 1000;
 const SETTLE_MS = 200;
 // Loop-delay windows per size in the preserve sweep's Promise forms.
 const WINDOWS = 3;
+// The middle value (upper middle of an even count); numbers or bigints.
+function median(xs) {
+  return [...xs].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0))[Math.floor(xs.length / 2)];
+}
 function report(impl, op, n, ns, extra = {}) {
   process.stdout.write(`${JSON.stringify({ impl, op, n, ns: Number(ns), ...extra })}\n`);
 }
@@ -129,10 +133,7 @@ async function timedRounds(rows) {
       row.cleanup?.(state);
     }
   }
-  rows.forEach((row, i) => {
-    const sorted = [...times[i]].sort((a, b) => a - b);
-    report('node-sync', row.op, row.n, sorted[Math.floor(sorted.length / 2)], { rounds: times[i] });
-  });
+  rows.forEach((row, i) => report('node-sync', row.op, row.n, median(times[i]), { rounds: times[i] }));
 }
 
 async function stage1(sessions, files, getnames, floor) {
@@ -355,7 +356,6 @@ async function sweepPreserve(mode, sizes) {
   // WINDOWS windows per size (fresh memfds each) and report the worst, the
   // time the median window took.
   const windows = mode === 'sync' ? 1 : WINDOWS;
-  const median = (xs) => [...xs].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0))[Math.floor(xs.length / 2)];
   for (const size of sizes) {
     const runs = [];
     for (let w = 0; w < windows; w++) runs.push(await run(size, `t${w}`));
