@@ -73,9 +73,9 @@ if (stage === 1) {
   }
   if (!s2) process.exit(0);
 
-  // What stage 2 retrieves: two sessions of empty memfds per key and rep
-  // (bf-KEY-REP-warm is restored untimed first, in the same process), one
-  // of patterned memfds per key. Made with the library under test; the
+  // What stage 2 retrieves: three sessions of empty memfds per key and rep
+  // (bf-KEY-REP-warm and bf-KEY-REP-warm-2 are restored untimed first, in
+  // the same process), one of patterned memfds per key. Made with the library under test; the
   // kernel does not care who made a session.
   console.log('bench: preserving the sessions for stage 2');
   const { LiveUpdate, Memfd } = require(path.join(config.libs[0].dir, 'dist/index.js'));
@@ -84,7 +84,7 @@ if (stage === 1) {
   const pattern = Buffer.alloc(s2.restoreBytes + 256);
   for (let k = 0; k < pattern.length; k++) pattern[k] = k & 0xff;
   for (const key of keys()) {
-    for (const rep of Array.from({ length: s2.reps }, (_, k) => [`${k + 1}`, `${k + 1}-warm`]).flat()) {
+    for (const rep of Array.from({ length: s2.reps }, (_, k) => [`${k + 1}`, `${k + 1}-warm`, `${k + 1}-warm-2`]).flat()) {
       const s = lu.createSessionSync(`bf-${key}-${rep}`);
       for (let i = 0; i < (rep.endsWith('-warm') ? s2.warmFiles : s2.files); i++) {
         // The session keeps its own reference: ours can go at once, which
