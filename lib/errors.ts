@@ -1,5 +1,7 @@
 import { constants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
+import type { Binding } from './binding';
+import { poolGate } from './pool-gate';
 
 /** The uAPI (or libc) name of the call that failed, as it appears in `err.operation`. */
 export type Operation =
@@ -228,10 +230,13 @@ export function callSync<T>(operation: Operation, context: ErrorContext, fn: () 
   }
 }
 
-/** Awaits a native Promise, translating its rejection. */
-export async function callAsync<T>(operation: Operation, context: ErrorContext, promise: () => Promise<T>): Promise<T> {
+/**
+ * Runs a Promise call into the addon: it takes its turn on libuv's pool
+ * (see pool-gate.ts) and its rejection is translated.
+ */
+export async function callAsync<T>(operation: Operation, context: ErrorContext, binding: Binding, promise: () => Promise<T>): Promise<T> {
   try {
-    return await promise();
+    return await poolGate(binding).run(promise);
   } catch (err) {
     throw fromNative(err, operation, context);
   }

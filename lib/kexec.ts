@@ -76,7 +76,7 @@ export function createKexec(getBinding: () => Binding = defaultBinding, readCmdl
     async load(options) {
       const p = prepare(options);
       try {
-        await callAsync('KEXEC_FILE_LOAD', p.context, () => p.binding.kexecFileLoad(p.kernelFd, p.initrdFd, p.cmdline, p.flags));
+        await callAsync('KEXEC_FILE_LOAD', p.context, p.binding, () => p.binding.kexecFileLoad(p.kernelFd, p.initrdFd, p.cmdline, p.flags));
       } finally {
         p.done();
       }
@@ -87,7 +87,7 @@ export function createKexec(getBinding: () => Binding = defaultBinding, readCmdl
     },
     async unload() {
       const binding = getBinding();
-      await callAsync('KEXEC_FILE_UNLOAD', {}, () => binding.kexecFileLoad(-1, -1, '', binding.constants.KEXEC_FILE_UNLOAD));
+      await callAsync('KEXEC_FILE_UNLOAD', {}, binding, () => binding.kexecFileLoad(-1, -1, '', binding.constants.KEXEC_FILE_UNLOAD));
     },
     rebootSync(): never {
       const binding = getBinding();
@@ -96,7 +96,7 @@ export function createKexec(getBinding: () => Binding = defaultBinding, readCmdl
     },
     async reboot(): Promise<never> {
       const binding = getBinding();
-      await callAsync('REBOOT_KEXEC', {}, () => binding.rebootKexec());
+      await callAsync('REBOOT_KEXEC', {}, binding, () => binding.rebootKexec());
       throw new Error('reboot(LINUX_REBOOT_CMD_KEXEC) returned without an error');
     },
   };

@@ -3,6 +3,7 @@ import { type Binding, defaultBinding } from './binding';
 import { LiveUpdateError, callAsync, callSync, codedError, fromNative, invalidArgType, outOfRange } from './errors';
 import { findHolders } from './holder';
 import { OwnedFd, type OwnedFdOptions } from './owned-fd';
+import { poolGate } from './pool-gate';
 import { KnownSession, Session, type SessionDirection } from './session';
 import { validateSessionName, validateString } from './validate';
 
@@ -70,7 +71,7 @@ export class LiveUpdate extends OwnedFd {
     const deadline = Date.now() + retryBusyMs;
     for (let delay = FIRST_RETRY_MS; ; delay = Math.min(delay * 2, MAX_RETRY_MS)) {
       try {
-        return new LiveUpdate(await checkIsDevice(binding, await binding.open(path, binding.constants.O_RDWR), path), path, binding);
+        return new LiveUpdate(await checkIsDevice(binding, await poolGate(binding).run(() => binding.open(path, binding.constants.O_RDWR)), path), path, binding);
       } catch (err) {
         const wait = retryWait(err, deadline, delay);
         if (wait === undefined) throw openError(err, path, options.procRoot, retryBusyMs);
@@ -114,7 +115,7 @@ export class LiveUpdate extends OwnedFd {
   async #session(operation: SessionIoctl, name: string, direction: SessionDirection): Promise<Session> {
     validateSessionName(name);
     const out = await this.withFd((fd) =>
-      callAsync(operation, { session: name, fd }, () => this.binding.ioctl(fd, this.binding.ioctlLayout[operation].index, name)),
+      callAsync(operation, { session: name, fd }, this.binding, () => this.binding.ioctl(fd, this.binding.ioctlLayout[operation].index, name)),
     );
     return this.#wrap(out as number, name, direction);
   }
@@ -155,7 +156,7 @@ function checkIsDeviceSync(binding: Binding, fd: number, path: string): number {
 async function checkIsDevice(binding: Binding, fd: number, path: string): Promise<number> {
   let err: unknown;
   try {
-    await binding.ioctl(fd, binding.ioctlLayout[PROBE].index);
+    await poolGate(binding).run(() => binding.ioctl(fd, binding.ioctlLayout[PROBE].index));
   } catch (e) {
     err = e;
   }

@@ -57,7 +57,7 @@ export class Memfd extends OwnedFd {
   /** Promise form of {@link Memfd.createSync}. */
   static async create(name: string, options: MemfdCreateOptions = {}): Promise<Memfd> {
     const { flags, size, binding } = memfdArgs(name, options);
-    const fd = await callAsync('MEMFD_CREATE', {}, () => binding.memfdCreate(name, flags));
+    const fd = await callAsync('MEMFD_CREATE', {}, binding, () => binding.memfdCreate(name, flags));
     return Memfd.#sized(fd, name, size, binding);
   }
 
@@ -89,7 +89,7 @@ export class Memfd extends OwnedFd {
   /** Promise form of {@link Memfd.addSealsSync}. */
   addSeals(seals: readonly SealName[]): Promise<void> {
     const bits = sealBits(seals, this.binding);
-    return this.withFd((fd) => callAsync('F_ADD_SEALS', { fd }, () => this.binding.addSeals(fd, bits)));
+    return this.withFd((fd) => callAsync('F_ADD_SEALS', { fd }, this.binding, () => this.binding.addSeals(fd, bits)));
   }
 
   /** The seals in force (F_GET_SEALS), in a fixed order. */
@@ -100,7 +100,7 @@ export class Memfd extends OwnedFd {
 
   /** Promise form of {@link Memfd.getSealsSync}. */
   async getSeals(): Promise<SealName[]> {
-    const bits = await this.withFd((fd) => callAsync('F_GET_SEALS', { fd }, () => this.binding.getSeals(fd)));
+    const bits = await this.withFd((fd) => callAsync('F_GET_SEALS', { fd }, this.binding, () => this.binding.getSeals(fd)));
     return sealNames(bits, this.binding);
   }
 

@@ -1,6 +1,7 @@
 import { type InspectOptionsStylized, debuglog, inspect } from 'node:util';
 import { type Binding, defaultBinding } from './binding';
 import { type ErrorContext, type Operation, callSync, closedError, fromNative, invalidArgType, invalidState } from './errors';
+import { poolGate } from './pool-gate';
 import { validateFd, validateOptions } from './validate';
 
 /** Options shared by every fd-owning object. */
@@ -215,7 +216,9 @@ export class OwnedFd implements Disposable {
       if (--this.#pending === 0 && this.#closeDeferred) {
         this.#closeDeferred = false;
         // The user already saw close() succeed; a failure here has no one to report to.
-        this.binding.close(fd).catch(() => {});
+        poolGate(this.binding)
+          .run(() => this.binding.close(fd))
+          .catch(() => {});
       }
     }
   }

@@ -2,6 +2,7 @@ import type { IoctlInput, IoctlOperation, IoctlOutput } from '../types/binding';
 import { type Binding, defaultBinding } from './binding';
 import { callSync, fromNative, invalidArgType, invalidArgValue, invalidState } from './errors';
 import { type Adoptable, type FdIdentity, OwnedFd, type OwnedFdOptions, adoptFd, adoptableFd, withDuplicate } from './owned-fd';
+import { poolGate } from './pool-gate';
 import { type FdLike, type Token, fdOf, tokenArg, validateOptions, validateToken } from './validate';
 
 /** `outgoing`: created in this kernel, to be kept. `incoming`: retrieved after a live update. */
@@ -206,7 +207,7 @@ export class Session extends OwnedFd {
     const index = this.binding.ioctlLayout[operation].index;
     return this.withFd(async (fd) => {
       try {
-        return await this.binding.ioctl(fd, index, ...inputs);
+        return await poolGate(this.binding).run(() => this.binding.ioctl(fd, index, ...inputs));
       } catch (err) {
         throw this.#failed(err, operation, about.fd ?? fd, about.token);
       }

@@ -159,7 +159,7 @@ export async function notify(state: NotifyState, options: NotifyOptions = {}): P
   const copies: OwnedFd[] = [];
   try {
     for (const fd of fds) copies.push(new OwnedFd(callSync('SD_NOTIFY', { fd }, () => binding.unix.dup(fd)), { binding }));
-    await callAsync('SD_NOTIFY', { path: target.path }, () =>
+    await callAsync('SD_NOTIFY', { path: target.path }, binding, () =>
       binding.unix.sendDatagram(target.address, payload, copies.map((c) => c.fd)),
     );
   } finally {
