@@ -122,7 +122,28 @@ async function findOrBuild(cache: string, options: KernelOptions): Promise<Built
     fs.rmSync(deb);
   }
   await build(sourceDir, pkg.version, outDir, bzImage, cache, options);
+  for (const stale of staleSources(cache, sourceDir)) {
+    report(`removing the source of an older kernel: ${stale}\n`);
+    fs.rmSync(stale, { recursive: true, force: true });
+  }
   return { bzImage, version: pkg.version, sourceDir };
+}
+
+/**
+ * The unpacked sources under `cache/src` other than `sourceDir`'s version.
+ * Each is about 2.7 GB once built, and only the newest is ever used again
+ * (the selftests and incremental rebuilds build in it); older bzImages stay,
+ * as the fallback when Debian cannot be reached.
+ * @internal
+ */
+export function staleSources(cache: string, sourceDir: string): string[] {
+  const root = path.join(cache, 'src');
+  const keep = path.relative(root, sourceDir).split(path.sep)[0];
+  if (!fs.existsSync(root) || !keep || keep.startsWith('..')) return [];
+  return fs
+    .readdirSync(root)
+    .filter((version) => version !== keep)
+    .map((version) => path.join(root, version));
 }
 
 async function build(sourceDir: string, version: string, outDir: string, bzImage: string, cache: string, options: KernelOptions): Promise<void> {
