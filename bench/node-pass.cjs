@@ -364,8 +364,16 @@ async function sweepPreserve(mode, sizes) {
       });
       floor = { ns: r.end - r.start, eld: r.eld };
     }
+    // The stalls of the machine itself: the same window with nothing on
+    // the pool, the loop waiting on a timer for as long as the call took.
+    // Any row's figure includes these.
+    let idle;
+    if (mode === 'promise') {
+      const wait = Math.max(1, Math.round(Number(ns) / 1e6));
+      idle = (await withLoopDelay(() => new Promise((resolve) => setTimeout(resolve, wait)))).eld;
+    }
     for (const m of memfds) m.close();
-    return { count, ns, eld, floor };
+    return { count, ns, eld, floor, idle };
   };
   await run(sizes[0], 'warm');
   // A stall is one sample of a noisy thing: the Promise forms watch
@@ -383,6 +391,10 @@ async function sweepPreserve(mode, sizes) {
       const floors = runs.map((x) => x.floor);
       const floorImpl = mode === 'concurrent' ? 'node-core-concurrent' : 'node-core';
       report(floorImpl, 'sweep-read-floor', count, median(floors.map((f) => f.ns)), { size, eldMaxMs: Math.max(...floors.map((f) => f.eld)), eldRunsMs: floors.map((f) => f.eld) });
+    }
+    if (runs[0].idle !== undefined) {
+      const idle = runs.map((x) => x.idle);
+      report('idle', 'sweep-idle-floor', count, median(runs.map((x) => x.ns)), { size, eldMaxMs: Math.max(...idle), eldRunsMs: idle });
     }
   }
   lu.close();

@@ -327,18 +327,20 @@ function loopDelayMarkdown(r) {
   }
   // Node core's own Promise call on the same files: how long the loop
   // stalls when any kernel work of that size runs on the libuv pool here.
+  // And the machine's own: the loop idle on a timer in the same windows.
   const floors = [
-    ['node-core', "Node core's floor: `fs.read` of the same files into a Buffer, one at a time"],
-    ['node-core-concurrent', "Node core's floor: `fs.read` of the same files, all at once"],
+    ['node-core', 'sweep-read-floor', "Node core's floor: `fs.read` of the same files into a Buffer, one at a time", `reading ${sizeLabel(largest)}`],
+    ['node-core-concurrent', 'sweep-read-floor', "Node core's floor: `fs.read` of the same files, all at once", `reading ${sizeLabel(largest)}`],
+    ['idle', 'sweep-idle-floor', 'The loop idle: nothing on the pool, a timer as long as the one-at-a-time preserve took', `as long as ${sizeLabel(largest)}'s`],
   ];
-  for (const [impl, label] of floors) {
-    const floor = rows.filter((x) => x.op === 'sweep-read-floor' && x.impl === impl);
+  for (const [impl, op, label, what] of floors) {
+    const floor = rows.filter((x) => x.op === op && x.impl === impl);
     if (!floor.length) continue;
     const big = floor.find((x) => x.size === largest)?.eldMaxMs;
-    out.push(`| ${label} | ${big === undefined ? '–' : big.toFixed(1)} (reading ${sizeLabel(largest)}) | – | ${Math.max(...floor.map((x) => x.eldMaxMs)).toFixed(1)} |`);
+    out.push(`| ${label} | ${big === undefined ? '–' : big.toFixed(1)} (${what}) | – | ${Math.max(...floor.map((x) => x.eldMaxMs)).toFixed(1)} |`);
   }
   if (rows.some((x) => x.op === 'sweep-read-floor')) {
-    out.push('', 'On one emulated CPU the libuv worker doing the kernel work shares the CPU with the loop (the guest kernel\'s default lazy preemption hands it back at the next tick), so a large in-kernel operation can stall it; Node core\'s own `fs.read` of the same files, in the same form, is the comparison. Started all at once, every call is submitted before the loop gets a turn and each worker it wakes runs first on the one CPU, so the loop waits for the whole burst, for Node core\'s reads as for ours: the worst cases are bursts of 16 small files. Each cell is the worst of 3 windows (preserve) or one window (retrieve).');
+    out.push('', 'On one emulated CPU the libuv worker doing the kernel work shares the CPU with the loop (the guest kernel\'s default lazy preemption hands it back at the next tick), so a large in-kernel operation can stall it; Node core\'s own `fs.read` of the same files, in the same form, is the comparison. Started all at once, Node core\'s reads are all submitted before the loop gets a turn and each worker woken runs first on the one CPU, so the loop waits for the whole burst. The library\'s Promise calls take turns on the pool (at most one per CPU besides the loop\'s, so one here: lib/pool-gate.ts), so a burst of them stalls the loop for the calls\' own synchronous part (16 calls checked, their fds duplicated and queued before the loop gets a turn) and one call\'s kernel work. Each cell is the worst of 3 windows (preserve) or one window (retrieve). The idle row is what a window shows with nothing to do: the machine\'s own stalls, which any row includes.');
   }
   return out;
 }
