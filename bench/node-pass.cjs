@@ -262,9 +262,11 @@ async function retrieve(op, mode, name, files, bytes, warm, warmFiles) {
   };
   const impl = `node-${mode}`;
   // The sync form is a plain function, not a branch of this async one: V8
-  // (Node 20's) never compiles a loop on-stack in an async function, so a
-  // loop there runs interpreted however often it has run before (seen with
-  // --trace-osr). Stage 1's rows, and C, loop in plain functions.
+  // (Node 20's) compiles a loop on-stack much later in an async function
+  // (host, --single-threaded --trace-osr, a loop making and closing
+  // OwnedFds: a plain function's by 1500 iterations, an async one's only
+  // between 2500 and 4000), so the 2000 warm-up calls left it interpreted.
+  // Stage 1's rows, and C, loop in plain functions.
   const restoreAllSync = (sessionName, files) => {
     const s = lu.retrieveSessionSync(sessionName);
     for (let i = 0; i < files; i++) {
