@@ -55,8 +55,10 @@ export class PoolGate {
     try {
       started = start();
     } catch (err) {
-      this.#done();
-      return Promise.reject(err);
+      // Released in a promise job like any other: releasing it here would
+      // start the next waiter inside this one, and a queue of calls that
+      // all throw (bad arguments) would recurse once per call.
+      started = Promise.reject(err);
     }
     return started.finally(() => this.#done());
   }

@@ -2,7 +2,7 @@
 // credentials and optionally fds. The wire work is the addon's
 // unix.sendDatagram; this file decides what is sent and whether at all.
 import { type Binding, defaultBinding } from '../binding';
-import { callAsync, callSync, invalidArgType, invalidArgValue, invalidEnv, outOfRange } from '../errors';
+import { callSync, fromNative, invalidArgType, invalidArgValue, invalidEnv, outOfRange } from '../errors';
 import { OwnedFd } from '../owned-fd';
 import { type FdLike, fdOf } from '../validate';
 
@@ -159,9 +159,15 @@ export async function notify(state: NotifyState, options: NotifyOptions = {}): P
   const copies: OwnedFd[] = [];
   try {
     for (const fd of fds) copies.push(new OwnedFd(callSync('SD_NOTIFY', { fd }, () => binding.unix.dup(fd)), { binding }));
-    await callAsync('SD_NOTIFY', { path: target.path }, binding, () =>
-      binding.unix.sendDatagram(target.address, payload, copies.map((c) => c.fd)),
-    );
+    // Not through the pool gate (callAsync): the send blocks while the
+    // receiver's queue is full, for as long as PID 1 is busy, and a turn
+    // held that long would stall every other Promise call. The gate is for
+    // work that needs a CPU.
+    try {
+      await binding.unix.sendDatagram(target.address, payload, copies.map((c) => c.fd));
+    } catch (err) {
+      throw fromNative(err, 'SD_NOTIFY', { path: target.path });
+    }
   } finally {
     for (const c of copies) c.close();
   }

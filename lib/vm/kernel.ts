@@ -123,8 +123,13 @@ async function findOrBuild(cache: string, options: KernelOptions): Promise<Built
   }
   await build(sourceDir, pkg.version, outDir, bzImage, cache, options);
   for (const stale of staleSources(cache, sourceDir)) {
-    report(`removing the source of an older kernel: ${stale}\n`);
-    fs.rmSync(stale, { recursive: true, force: true });
+    try {
+      fs.rmSync(stale, { recursive: true, force: true });
+      report(`removed the source of an older kernel: ${stale}\n`);
+    } catch (err) {
+      // The kernel is built; a tree left behind costs only space.
+      report(`could not remove ${stale}: ${(err as Error).message}\n`);
+    }
   }
   return { bzImage, version: pkg.version, sourceDir };
 }
@@ -140,10 +145,14 @@ export function staleSources(cache: string, sourceDir: string): string[] {
   const root = path.join(cache, 'src');
   const keep = path.relative(root, sourceDir).split(path.sep)[0];
   if (!fs.existsSync(root) || !keep || keep.startsWith('..')) return [];
+  // Only what unpackSource made: the cache directory may be shared
+  // (LIVEUPDATE_CACHE_DIR), and anything else under src/ is not ours.
+  const ours = (dir: string) =>
+    fs.readdirSync(dir, { withFileTypes: true }).some((e) => e.isDirectory() && /^linux-source-7\.\d+$/.test(e.name) && fs.existsSync(path.join(dir, e.name, UNPACKED)));
   return fs
-    .readdirSync(root)
-    .filter((version) => version !== keep)
-    .map((version) => path.join(root, version));
+    .readdirSync(root, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && e.name !== keep && ours(path.join(root, e.name)))
+    .map((e) => path.join(root, e.name));
 }
 
 async function build(sourceDir: string, version: string, outDir: string, bzImage: string, cache: string, options: KernelOptions): Promise<void> {

@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { LiveUpdate, Memfd, Session } from '../../lib/index';
+import { createKexec } from '../../lib/kexec';
 import { type Binding, defaultBinding } from '../../lib/binding';
 import { PoolGate, defaultPoolLimit, poolGate } from '../../lib/pool-gate';
 import { fakeBinding } from './fake-binding';
@@ -56,6 +57,22 @@ describe('PoolGate', () => {
     expect([gate.active, gate.waiting]).toEqual([0, 0]);
   });
 
+  test('thousands of waiting calls that all throw drain without recursing', async () => {
+    const gate = new PoolGate(1);
+    const first = deferred();
+    const running = gate.run(() => first.promise);
+    const failing = Array.from({ length: 20000 }, () =>
+      gate.run(() => {
+        throw new TypeError('bad argument');
+      }),
+    );
+    first.resolve();
+    await running;
+    const results = await Promise.allSettled(failing);
+    expect(results.every((r) => r.status === 'rejected' && (r.reason as Error).message === 'bad argument')).toBe(true);
+    expect([gate.active, gate.waiting]).toEqual([0, 0]);
+  });
+
   test('a burst of thousands drains in order', async () => {
     const gate = new PoolGate(3);
     const order: number[] = [];
@@ -70,15 +87,21 @@ describe('PoolGate', () => {
 });
 
 describe('Promise forms take turns', () => {
-  // The addon's Promise functions, each recorded when the library calls it.
-  const ASYNC = ['open', 'ioctl', 'memfdCreate', 'addSeals', 'getSeals', 'close'] as const;
+  // The addon's Promise functions, each recorded when the library calls it,
+  // with whether the gate counted a turn for it at that moment.
+  const ASYNC = ['open', 'ioctl', 'memfdCreate', 'addSeals', 'getSeals', 'close', 'kexecFileLoad', 'rebootKexec'] as const;
   function recording() {
     const fake = fakeBinding();
-    const started: string[] = [];
+    const started: { name: string; inTurn: boolean }[] = [];
     for (const name of ASYNC) {
       const original = fake.binding[name] as (...args: unknown[]) => Promise<unknown>;
-      (fake.binding as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => (started.push(name), original(...args));
+      (fake.binding as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
+        started.push({ name, inTurn: poolGate(fake.binding).active > 0 });
+        return original(...args);
+      };
     }
+    // Memfd.from asks whether fd 9 is a memfd (F_GET_SEALS answers): it is.
+    fake.binding.getSealsSync = () => 0;
     return { binding: fake.binding, started };
   }
 
@@ -91,27 +114,61 @@ describe('Promise forms take turns', () => {
   }
 
   test.each([
-    ['LiveUpdate.open', async (b: Binding) => (await LiveUpdate.open('/dev/liveupdate', { binding: b })).close()],
-    ['createSession', async (b: Binding) => (await LiveUpdate.openSync('/dev/liveupdate', { binding: b }).createSession('s')).close()],
-    ['retrieveSession', async (b: Binding) => (await LiveUpdate.openSync('/dev/liveupdate', { binding: b }).retrieveSession('s')).close()],
-    ['Session.preserve', (b: Binding) => new Session(7, { binding: b, direction: 'outgoing' }).preserve(8, 1)],
-    ['Session.retrieve', async (b: Binding) => (await new Session(7, { binding: b, direction: 'incoming' }).retrieve(1)).close()],
-    ['Session.finish', (b: Binding) => new Session(7, { binding: b, direction: 'incoming' }).finish()],
-    ['Session.getName', (b: Binding) => new Session(7, { binding: b, direction: 'incoming' }).getName()],
-    ['Memfd.create', async (b: Binding) => (await Memfd.create('m', { binding: b })).close()],
-    ['Memfd.addSeals', (b: Binding) => Memfd.from(9, { binding: b }).addSeals(['grow'])],
-    ['Memfd.getSeals', (b: Binding) => Memfd.from(9, { binding: b }).getSeals()],
-  ])('%s waits while every turn is taken', async (_name, call) => {
+    ['LiveUpdate.open', ['open', 'ioctl'], async (b: Binding) => (await LiveUpdate.open('/dev/liveupdate', { binding: b })).close()],
+    ['createSession', ['ioctl'], async (b: Binding) => (await LiveUpdate.openSync('/dev/liveupdate', { binding: b }).createSession('s')).close()],
+    ['retrieveSession', ['ioctl'], async (b: Binding) => (await LiveUpdate.openSync('/dev/liveupdate', { binding: b }).retrieveSession('s')).close()],
+    ['Session.preserve', ['ioctl'], (b: Binding) => new Session(7, { binding: b, direction: 'outgoing' }).preserve(8, 1)],
+    ['Session.retrieve', ['ioctl'], async (b: Binding) => (await new Session(7, { binding: b, direction: 'incoming' }).retrieve(1)).close()],
+    ['Session.finish', ['ioctl'], (b: Binding) => new Session(7, { binding: b, direction: 'incoming' }).finish()],
+    ['Session.getName', ['ioctl'], (b: Binding) => new Session(7, { binding: b, direction: 'incoming' }).getName()],
+    ['Memfd.create', ['memfdCreate'], async (b: Binding) => (await Memfd.create('m', { binding: b })).close()],
+    ['Memfd.addSeals', ['addSeals'], (b: Binding) => Memfd.from(9, { binding: b }).addSeals(['grow'])],
+    ['Memfd.getSeals', ['getSeals'], (b: Binding) => Memfd.from(9, { binding: b }).getSeals()],
+    ['kexec.unload', ['kexecFileLoad'], (b: Binding) => createKexec(() => b).unload()],
+  ] as const)('%s waits while every turn is taken, and makes each addon call in a turn', async (_name, calls, call) => {
     const { binding, started } = recording();
-    // Memfd.from asks /proc whether fd 9 is a memfd: answer for the fake.
-    binding.getSealsSync = () => 0;
     const release = saturate(binding);
-    const done = call(binding).catch((err: unknown) => err);
+    const done = call(binding);
     await settle();
     expect(started).toEqual([]);
     release.resolve();
     await done;
-    expect(started.length).toBeGreaterThan(0);
+    expect(started).toEqual(calls.map((name) => ({ name, inTurn: true })));
+  });
+
+  test('kexec.reboot waits its turn too (the fake kernel refuses: nothing loaded)', async () => {
+    const { binding, started } = recording();
+    const release = saturate(binding);
+    const rebooting = createKexec(() => binding).reboot();
+    await settle();
+    expect(started).toEqual([]);
+    release.resolve();
+    await expect(rebooting).rejects.toMatchObject({ code: 'EINVAL', operation: 'REBOOT_KEXEC' });
+    expect(started).toEqual([{ name: 'rebootKexec', inTurn: true }]);
+  });
+
+  // close() during a Promise call is deferred until the call settles, then
+  // done on the pool: that close takes a turn as well, and the number stays
+  // open (and ours) the whole time.
+  test('close() while a call waits for its turn closes the fd only after the call has run', async () => {
+    const { binding, started } = recording();
+    const closed: number[] = [];
+    binding.closeSync = (fd) => void closed.push(fd);
+    const session = new Session(7, { binding, direction: 'incoming' });
+    const release = saturate(binding);
+    const finishing = session.finish();
+    session.close();
+    await settle();
+    expect(closed).toEqual([]);
+    expect(started).toEqual([]);
+    release.resolve();
+    await finishing;
+    await settle();
+    expect(started).toEqual([
+      { name: 'ioctl', inTurn: true },
+      { name: 'close', inTurn: true },
+    ]);
+    expect(closed).toEqual([7]);
   });
 
   // The rule the gate must keep: a call that waits still holds its copy of

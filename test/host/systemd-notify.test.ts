@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { defaultBinding } from '../../lib/binding';
+import { poolGate } from '../../lib/pool-gate';
 import { Memfd, OwnedFd, Session } from '../../lib/index';
 import { notify, notifyBarrier, notifySync, removeStoredFds, storeFds, storeFdsSync } from '../../lib/systemd/index';
 import { fakeBinding } from './fake-binding';
@@ -55,6 +56,20 @@ describe('notify', () => {
     expect(fs.readFileSync(`/proc/self/fd/${m.fd}`, 'utf8')).toBe('guest ram');
     rd.close();
     wr.close();
+  });
+
+  // A send can block while the manager's queue is full; the library's other
+  // Promise calls must not wait behind it (lib/pool-gate.ts), nor it behind them.
+  test('does not take a turn on the pool gate: it goes out while every turn is taken', async () => {
+    const { r, env } = await receiver('path');
+    const gate = poolGate(defaultBinding());
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const turns = Array.from({ length: gate.limit }, () => gate.run(() => held));
+    expect(await notify('STATUS=busy', { env })).toBe(true);
+    expect(await r.next()).toMatchObject({ payload: 'STATUS=busy' });
+    release();
+    await Promise.all(turns);
   });
 
   test('returns false and sends nothing when NOTIFY_SOCKET is unset, yet still checks its arguments', async () => {
