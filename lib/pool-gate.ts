@@ -18,6 +18,8 @@ import type { Binding } from './binding';
 // loop's, at least one; the rest wait here, in order, each holding what it
 // holds (its dup of the caller's fd, its object's open fd) until it settles.
 // With CPUs to spare (more than the pool's 4 threads) nothing changes.
+// sd_notify's send (systemd/notify.ts) stays out: it waits on the
+// receiver, not for a CPU, and may wait long.
 
 /** At most `limit` calls started by {@link PoolGate.run} are unsettled at once; the rest start in call order. */
 export class PoolGate {
