@@ -14,10 +14,14 @@ import type { Binding } from './binding';
 // longer. Node core's own concurrent fs.read of the same files stalled
 // the loop 9–20 and 80–107 ms.
 //
-// So no more calls go to the pool at once than there are CPUs besides the
-// loop's, at least one; the rest wait here, in order, each holding what it
-// holds (its dup of the caller's fd, its object's open fd) until it settles.
-// With CPUs to spare (more than the pool's 4 threads) nothing changes.
+// So no more calls go to the pool at once than there are CPUs; the rest
+// wait here, in order, each holding what it holds (its dup of the caller's
+// fd, its object's open fd) until it settles. Not one fewer: with 2 vCPUs
+// (same burst, 5 windows) one call at a time stalled the loop no less than
+// two (3–8 ms either way) but took twice as long (15–36 ms against 8–20),
+// each call waiting out the previous one's round trip; on 1 vCPU two at a
+// time stalled it a little more than one (5–15 against 5–12 ms). With 4
+// CPUs or more (the pool's 4 threads) nothing is held back.
 // sd_notify's send (systemd/notify.ts) stays out: it waits on the
 // receiver, not for a CPU, and may wait long.
 
@@ -78,9 +82,9 @@ export class PoolGate {
   }
 }
 
-/** One CPU for the event loop, the others for the pool; at least one call at a time. */
+/** One call on the pool per CPU. */
 export function defaultPoolLimit(cpus: number = availableParallelism()): number {
-  return Math.max(1, cpus - 1);
+  return Math.max(1, cpus);
 }
 
 // One gate per binding: the addon's calls share libuv's one pool, and a
