@@ -2,7 +2,8 @@
 // `npm run bench`: the library against a C reference on the project's LUO
 // kernel, in one boot of the QEMU guest (see README, Performance).
 //
-//   npm run bench -- [--passes N] [--quick] [--baseline GIT-REF] [--no-kexec] [--sizes 4K,1M,…] [--no-readme] [--out DIR] [--from RAW.jsonl]
+//   npm run bench -- [--passes N] [--quick] [--baseline GIT-REF] [--no-kexec] [--sizes 4K,1M,…] [--no-readme] [--out DIR]
+//   npm run bench -- --from bench/results/bench.json [--no-readme] [--out DIR]
 //
 // The C reference (bench/luo-bench.c) is compiled here with gcc -O2 -static;
 // the guest runs the host's root over 9p, so it and this checkout run there
@@ -35,7 +36,8 @@ const { values } = parseArgs({
     sizes: { type: 'string' },
     // Leave README.md's table (between the bench:start/end markers) alone.
     'no-readme': { type: 'boolean', default: false },
-    // Re-render the report from a previous run's raw bench.jsonl (no VM).
+    // Re-render the report of a previous run (its bench.json, or the raw
+    // bench.jsonl beside a bench.json in --out) with that run's settings: no VM.
     from: { type: 'string' },
   },
 });
@@ -71,110 +73,141 @@ const SWEEP_OPS = [
 ];
 
 const report = stderrReporter('[bench]');
-const passes = Number(values.passes);
+
+// With --from, every setting is the run's own (a report rendered with
+// other flags would mislabel its figures): from its bench.json.
+const previous = values.from ? readPrevious(values.from) : undefined;
+if (previous) {
+  const given = ['passes', 'quick', 'baseline', 'no-kexec', 'sizes'].filter((k) => process.argv.some((a) => a === `--${k}` || a.startsWith(`--${k}=`)));
+  if (given.length) throw new Error(`--from re-renders a run with its own settings; drop ${given.map((k) => `--${k}`).join(', ')}`);
+}
+const passes = previous ? previous.result.passes : Number(values.passes);
 if (!Number.isInteger(passes) || passes < 1) throw new Error('--passes takes a positive integer');
 // The issue's sizes; --quick is for debugging the bench itself.
-const counts = values.quick
+const counts = previous ? previous.result.counts : values.quick
   ? { sessions: 200, files: 50, getnames: 1000, floor: 1000 }
   : { sessions: 2000, files: 500, getnames: 10000, floor: 10000 };
-const stage2 = values['no-kexec'] ? null : values.quick
+const stage2 = previous ? previous.result.stage2 : values['no-kexec'] ? null : values.quick
   ? { reps: 1, files: 50, warmFiles: 200, restoreFiles: 10, restoreBytes: 1 << 20 }
   : { reps: 3, files: 500, warmFiles: 2000, restoreFiles: 100, restoreBytes: 1 << 20 };
 
 // Up to 256 MiB by default: every form's files of every size stay
 // preserved together across the kexec, about 350 MiB per form.
 const sizeSpec = values.sizes ?? (values.quick ? '4K,1M,16M' : '4K,64K,1M,16M,64M,256M');
-const sweep = values['no-kexec'] || sizeSpec === 'none' ? null : { sizes: parseSizes(sizeSpec) };
+const sweep = previous ? previous.result.sweep && { sizes: previous.result.sweep.sizes } : values['no-kexec'] || sizeSpec === 'none' ? null : { sizes: parseSizes(sizeSpec) };
 
-const work = fs.mkdtempSync(path.join(os.tmpdir(), 'liveupdate-bench-'));
-const cBinary = path.join(work, 'luo-bench');
-execFileSync('gcc', ['-O2', '-static', '-Wall', '-o', cBinary, path.join(root, 'bench/luo-bench.c')], { stdio: 'inherit' });
-
-const libs = [{ name: 'node', dir: root }];
-if (values.baseline) libs.push({ name: 'base', dir: buildBaseline(values.baseline) });
-
-ensureHostPackages(report);
-const kernel = await ensureKernel({ report });
-const configFile = path.join(work, 'config.json');
-fs.writeFileSync(configFile, JSON.stringify({ cBinary, libs, passes, counts, stage2, sweep }));
-const outDir = values.from ? path.dirname(values.from) : fs.mkdtempSync(path.join(os.tmpdir(), 'liveupdate-bench-out-'));
-const consoleLog = path.join(work, 'console.log');
-const log = fs.createWriteStream(consoleLog);
-const host = hostInfo();
-const marks = {};
-report(`booting ${kernel.version} (${host.accel}); console: ${consoleLog}\n`);
-const run = values.from ? { wallMs: 0, exitCode: 0, timedOut: false } : await runVm({
-  kernel: kernel.bzImage,
-  argv: [process.execPath, path.join(root, 'bench/guest.cjs')],
-  cwd: root,
-  env: { BENCH_CONFIG: configFile },
-  outDir,
-  workDir: path.join(cacheRoot(), 'vm'),
-  // Room for the restore sessions (100 MiB per library and form, plus C)
-  // and the sweep's (about 350 MiB per form at the default sizes), all
-  // preserved at once, and for the new kernel beside them.
-  memory: '5G',
-  timeoutMs: 40 * 60_000,
-  onConsole: (line) => {
-    // Host-side stamps for the live update itself (see liveUpdateTimes).
-    if (/^bench: reboot\(KEXEC\) now/.test(line)) marks.reboot = performance.now();
-    else if (/^liveupdate-vm: stage 2 /.test(line)) marks.init = performance.now();
-    else if (/^bench: stage 2 started/.test(line)) {
-      marks.bench = performance.now();
-      marks.uptime = Number(/uptime ([\d.]+)/.exec(line)?.[1]);
-    }
-    log.write(`${line}\n`);
-    if (/^(bench:|liveupdate-vm:)|Kernel panic|Oops/.test(line)) report(`${line}\n`);
-  },
-});
-await new Promise((resolve) => log.end(resolve));
-report(`VM finished in ${duration(run.wallMs)} (exit ${run.exitCode}${run.timedOut ? ', timed out' : ''})\n`);
-
-const lines = fs.existsSync(path.join(outDir, 'bench.jsonl'))
-  ? fs.readFileSync(path.join(outDir, 'bench.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
-  : [];
+const run = previous ? { wallMs: previous.result.vmWallMs ?? 0, exitCode: 0, timedOut: false } : await measure();
+const lines = previous ? previous.lines : readLines(run.outDir);
 const errors = lines.filter((l) => l.error);
 for (const e of errors) report(`error: ${e.error}\n`);
 const guest = lines.find((l) => l.guest)?.guest;
 const rows = summarize(lines.filter((l) => l.op && l.size === undefined && !l.skipped));
 const sweepRows = summarizeSweep(lines.filter((l) => l.op && l.size !== undefined));
 const skipped = lines.filter((l) => l.skipped).map((l) => `${l.impl}: ${l.skipped}`);
-// With --from, the previous run's host-side stamps are kept in its bench.json.
-const previous = values.from && fs.existsSync(path.join(values.out, 'bench.json')) ? JSON.parse(fs.readFileSync(path.join(values.out, 'bench.json'), 'utf8')) : undefined;
-const liveUpdate = values.from ? previous?.liveUpdate : liveUpdateTimes(marks);
-const argv = process.argv.slice(2).filter((a, i, all) => a !== '--from' && all[i - 1] !== '--from' && !a.startsWith('--from='));
+const argv = process.argv.slice(2);
 const command = ['npm run bench', ...(argv.length ? ['--', ...argv] : [])].join(' ');
-const result = {
-  // With --from, the run's own date and VM time, from its bench.json.
-  date: (values.from && previous?.date) || new Date().toISOString(),
-  command,
-  commit: git(['rev-parse', '--short', 'HEAD']) + (git(['status', '--porcelain', '--', 'lib', 'native', 'types', 'bench', ':!bench/results']) ? '+dirty' : ''),
-  baseline: values.baseline ? { ref: values.baseline, commit: git(['rev-parse', '--short', values.baseline]) } : undefined,
-  host,
-  guest,
-  kernel: kernel.version,
-  passes,
-  counts,
-  stage2,
-  vmWallMs: values.from ? previous?.vmWallMs ?? 0 : run.wallMs,
-  errors: errors.map((e) => e.error),
-  skipped,
-  liveUpdate,
-  sweep: sweep && { sizes: sweep.sizes, files: sweep.sizes.map(filesFor), rows: sweepRows },
-  rows,
-  samples: lines.filter((l) => l.op),
-};
+const result = previous
+  ? { ...previous.result, errors: errors.map((e) => e.error), skipped, sweep: sweep && { sizes: sweep.sizes, files: sweep.sizes.map(filesFor), rows: sweepRows }, rows, samples: lines.filter((l) => l.op) }
+  : {
+      date: new Date().toISOString(),
+      command,
+      commit: git(['rev-parse', '--short', 'HEAD']) + (git(['status', '--porcelain', '--', 'lib', 'native', 'types', 'bench', ':!bench/results']) ? '+dirty' : ''),
+      baseline: values.baseline ? { ref: values.baseline, commit: git(['rev-parse', '--short', values.baseline]) } : undefined,
+      host: run.host,
+      guest,
+      kernel: run.kernel,
+      passes,
+      counts,
+      stage2,
+      vmWallMs: run.wallMs,
+      errors: errors.map((e) => e.error),
+      skipped,
+      liveUpdate: liveUpdateTimes(run.marks),
+      sweep: sweep && { sizes: sweep.sizes, files: sweep.sizes.map(filesFor), rows: sweepRows },
+      rows,
+      samples: lines.filter((l) => l.op),
+    };
 fs.mkdirSync(values.out, { recursive: true });
 fs.writeFileSync(path.join(values.out, 'bench.json'), `${JSON.stringify(result, null, 2)}\n`);
 const md = markdown(result);
 fs.writeFileSync(path.join(values.out, 'bench.md'), md);
 if (result.sweep?.rows.length) fs.writeFileSync(path.join(values.out, 'sweep.svg'), sweepSvg(result));
 process.stdout.write(`\n${md}\n`);
-report(`wrote ${path.relative(process.cwd(), path.join(values.out, 'bench.json'))}, bench.md${result.sweep?.rows.length ? ' and sweep.svg' : ''}; reproduce with: ${command}\n`);
+report(`wrote ${path.relative(process.cwd(), path.join(values.out, 'bench.json'))}, bench.md${result.sweep?.rows.length ? ' and sweep.svg' : ''}; reproduce with: ${result.command}\n`);
 if (!values['no-readme'] && path.resolve(values.out) === path.join(root, 'bench/results')) updateReadme(md);
-// The raw samples stay beside the report's input, for --from.
-report(`raw samples: ${path.join(outDir, 'bench.jsonl')}\n`);
+if (!previous) report(`raw samples: ${path.join(run.outDir, 'bench.jsonl')}\n`);
 process.exitCode = errors.length || !guest ? 1 : 0;
+
+// --- the run ---------------------------------------------------------------
+
+// Compiles the C reference, builds the baseline, boots the guest and runs
+// bench/guest.cjs; the samples land in bench.jsonl in the returned outDir.
+async function measure() {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'liveupdate-bench-'));
+  const cBinary = path.join(work, 'luo-bench');
+  execFileSync('gcc', ['-O2', '-static', '-Wall', '-o', cBinary, path.join(root, 'bench/luo-bench.c')], { stdio: 'inherit' });
+
+  const libs = [{ name: 'node', dir: root }];
+  if (values.baseline) libs.push({ name: 'base', dir: buildBaseline(values.baseline) });
+
+  ensureHostPackages(report);
+  const kernel = await ensureKernel({ report });
+  const configFile = path.join(work, 'config.json');
+  fs.writeFileSync(configFile, JSON.stringify({ cBinary, libs, passes, counts, stage2, sweep }));
+  const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'liveupdate-bench-out-'));
+  const consoleLog = path.join(work, 'console.log');
+  const log = fs.createWriteStream(consoleLog);
+  const host = hostInfo();
+  const marks = {};
+  report(`booting ${kernel.version} (${host.accel}); console: ${consoleLog}\n`);
+  const vm = await runVm({
+    kernel: kernel.bzImage,
+    argv: [process.execPath, path.join(root, 'bench/guest.cjs')],
+    cwd: root,
+    env: { BENCH_CONFIG: configFile },
+    outDir,
+    workDir: path.join(cacheRoot(), 'vm'),
+    // Room for the restore sessions (100 MiB per library and form, plus C)
+    // and the sweep's (about 350 MiB per form at the default sizes), all
+    // preserved at once, and for the new kernel beside them.
+    memory: '5G',
+    timeoutMs: 40 * 60_000,
+    onConsole: (line) => {
+      // Host-side stamps for the live update itself (see liveUpdateTimes).
+      if (/^bench: reboot\(KEXEC\) now/.test(line)) marks.reboot = performance.now();
+      else if (/^liveupdate-vm: stage 2 /.test(line)) marks.init = performance.now();
+      else if (/^bench: stage 2 started/.test(line)) {
+        marks.bench = performance.now();
+        marks.uptime = Number(/uptime ([\d.]+)/.exec(line)?.[1]);
+      }
+      log.write(`${line}\n`);
+      if (/^(bench:|liveupdate-vm:)|Kernel panic|Oops/.test(line)) report(`${line}\n`);
+    },
+  });
+  await new Promise((resolve) => log.end(resolve));
+  report(`VM finished in ${duration(vm.wallMs)} (exit ${vm.exitCode}${vm.timedOut ? ', timed out' : ''})\n`);
+  return { ...vm, outDir, host, marks, kernel: kernel.version };
+}
+
+function readLines(dir) {
+  const file = path.join(dir, 'bench.jsonl');
+  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
+}
+
+// A previous run to re-render: its bench.json (which keeps every sample),
+// or a raw bench.jsonl whose run's bench.json is in --out.
+function readPrevious(file) {
+  if (file.endsWith('.jsonl')) {
+    const json = path.join(values.out, 'bench.json');
+    if (!fs.existsSync(json)) throw new Error(`--from ${file}: the run's settings are in its bench.json, not found in ${values.out} (give --out, or --from that bench.json)`);
+    return { result: JSON.parse(fs.readFileSync(json, 'utf8')), lines: readLines(path.dirname(file)) };
+  }
+  const result = JSON.parse(fs.readFileSync(file, 'utf8'));
+  if (!Array.isArray(result.samples)) throw new Error(`--from ${file}: not a bench.json (no samples)`);
+  // The guest and error records are not samples; they come back from the report's own fields.
+  const lines = [{ guest: result.guest }, ...(result.errors ?? []).map((error) => ({ error })), ...result.samples];
+  return { result, lines };
+}
 
 // --- helpers ---------------------------------------------------------------
 
