@@ -13,6 +13,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,6 +203,65 @@ static void report_size(const char *op, long n, uint64_t ns, long size) {
   fflush(stdout);
 }
 
+// The C side of the loop-delay figures: while a window's calls run on the
+// main thread, a second thread sleeps 1 ms at a time and records the
+// longest gap between two of its wake-ups, as Node's
+// monitorEventLoopDelay({ resolution: 1 }) does for the event loop while
+// the library's Promise calls run on a libuv worker. On one CPU it shows
+// how long the kernel work itself keeps a waiting thread from running,
+// with no Node in the way.
+struct ticker {
+  pthread_t thread;
+  atomic_int stop;
+  atomic_int started;
+  uint64_t max_gap;
+};
+
+static void *tick(void *arg) {
+  struct ticker *t = arg;
+  uint64_t prev = now_ns();
+  atomic_store(&t->started, 1);
+  while (!atomic_load(&t->stop)) {
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+    uint64_t at = now_ns();
+    if (at - prev > t->max_gap) t->max_gap = at - prev;
+    prev = at;
+  }
+  return NULL;
+}
+
+// As node-pass.cjs's withLoopDelay: the ticker runs a few ms before the
+// window and one tick after it, so a stall at either edge is recorded.
+static void ticker_start(struct ticker *t) {
+  memset(t, 0, sizeof *t);
+  settle();
+  if ((errno = pthread_create(&t->thread, NULL, tick, t))) die("pthread_create");
+  while (!atomic_load(&t->started)) usleep(100);
+  usleep(3000);
+}
+
+static double ticker_stop_ms(struct ticker *t) {
+  usleep(2000);
+  atomic_store(&t->stop, 1);
+  pthread_join(t->thread, NULL);
+  return t->max_gap / 1e6;
+}
+
+static void report_eld(const char *op, long n, uint64_t ns, long size, const double *eld, int windows) {
+  double max = 0;
+  for (int w = 0; w < windows; w++) if (eld[w] > max) max = eld[w];
+  printf("{\"impl\":\"c\",\"op\":\"%s\",\"n\":%ld,\"ns\":%llu,\"size\":%ld,\"eldMaxMs\":%.3f,\"eldRunsMs\":[", op, n, (unsigned long long)ns, size, max);
+  for (int w = 0; w < windows; w++) printf("%s%.3f", w ? "," : "", eld[w]);
+  printf("]}\n");
+  fflush(stdout);
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
 // Stage 1 of the sweep: preserve written memfds into a throwaway session
 // (bench/guest.cjs makes the ones stage 2 retrieves).
 static void sweep_preserve(char *sizes) {
@@ -209,21 +270,35 @@ static void sweep_preserve(char *sizes) {
     long size = atol(tok), count = files_for(size);
     unsigned char *pattern = make_pattern(size);
     int *fds = calloc(count, sizeof *fds);
-    for (long i = 0; i < count; i++) {
-      if ((fds[i] = memfd_create("bench", MFD_CLOEXEC)) < 0) die("memfd_create");
-      if (pwrite(fds[i], pattern + (i & 0xff), size, 0) != size) die("pwrite");
+    // WINDOWS windows, fresh memfds each, as the Node Promise forms: the
+    // median time, the worst gap.
+    enum { WINDOWS = 3 };
+    uint64_t ns[WINDOWS];
+    double eld[WINDOWS];
+    for (int w = 0; w < WINDOWS; w++) {
+      for (long i = 0; i < count; i++) {
+        if ((fds[i] = memfd_create("bench", MFD_CLOEXEC)) < 0) die("memfd_create");
+        if (pwrite(fds[i], pattern + (i & 0xff), size, 0) != size) die("pwrite");
+      }
+      char name[64];
+      snprintf(name, sizeof name, "bsp-c-%d-%ld", w, size);
+      int s = session(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, name);
+      struct ticker tk;
+      ticker_start(&tk);
+      uint64_t t = now_ns();
+      for (long i = 0; i < count; i++) {
+        struct fd_args a = {.size = sizeof a, .fd = fds[i], .token = (uint64_t)i + 1};
+        if (ioctl(s, LIVEUPDATE_SESSION_PRESERVE_FD, &a) < 0) die("PRESERVE_FD");
+      }
+      ns[w] = now_ns() - t;
+      eld[w] = ticker_stop_ms(&tk);
+      close(s);
+      for (long i = 0; i < count; i++) close(fds[i]);
     }
-    char name[64];
-    snprintf(name, sizeof name, "bsp-c-%ld", size);
-    int s = session(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, name);
-    uint64_t t = now_ns();
-    for (long i = 0; i < count; i++) {
-      struct fd_args a = {.size = sizeof a, .fd = fds[i], .token = (uint64_t)i + 1};
-      if (ioctl(s, LIVEUPDATE_SESSION_PRESERVE_FD, &a) < 0) die("PRESERVE_FD");
-    }
-    report_size("sweep-preserve", count, now_ns() - t, size);
-    close(s);
-    for (long i = 0; i < count; i++) close(fds[i]);
+    uint64_t sorted[WINDOWS];
+    memcpy(sorted, ns, sizeof ns);
+    qsort(sorted, WINDOWS, sizeof *sorted, cmp_u64);
+    report_eld("sweep-preserve", count, sorted[WINDOWS / 2], size, eld, WINDOWS);
     free(fds);
     free(pattern);
   }
@@ -240,6 +315,8 @@ static void sweep_restore(const char *prefix, char *sizes) {
     int *fds = calloc(count, sizeof *fds);
     char name[64];
     snprintf(name, sizeof name, "%s-%ld", prefix, size);
+    struct ticker tk;
+    ticker_start(&tk);
     uint64_t t = now_ns();
     int s = session(dev, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, name);
     for (long i = 0; i < count; i++) {
@@ -250,6 +327,8 @@ static void sweep_restore(const char *prefix, char *sizes) {
     struct finish_args f = {.size = sizeof f};
     if (ioctl(s, LIVEUPDATE_SESSION_FINISH, &f) < 0) die("FINISH");
     uint64_t retrieved = now_ns();
+    double eld = ticker_stop_ms(&tk);
+    uint64_t reading = now_ns();
     for (long i = 0; i < count; i++) {
       for (long off = 0; off < size;) {
         ssize_t got = pread(fds[i], buf + off, size - off, off);
@@ -259,8 +338,8 @@ static void sweep_restore(const char *prefix, char *sizes) {
       if (memcmp(buf, pattern + (i & 0xff), size)) { fprintf(stderr, "luo-bench: %s file %ld differs\n", name, i); exit(1); }
     }
     uint64_t done = now_ns();
-    report_size("sweep-retrieve", count, retrieved - t, size);
-    report_size("sweep-restore", count, done - t, size);
+    report_eld("sweep-retrieve", count, retrieved - t, size, &eld, 1);
+    report_size("sweep-restore", count, retrieved - t + (done - reading), size);
     for (long i = 0; i < count; i++) close(fds[i]);
     close(s);
     free(fds);
