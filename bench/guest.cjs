@@ -111,9 +111,9 @@ if (stage === 1) {
     const mapSync = typeof Memfd.prototype.mapSync === 'function';
     const data = sweepPattern(Math.max(...sweep.sizes));
     for (const key of ['c', ...sweepModes(mapSync)]) {
-      // Node's forms first retrieve a small session untimed (sw-KEY-warm),
-      // so the first size is not also V8's first call; C needs none.
-      for (const size of key === 'c' ? sweep.sizes : ['warm', ...sweep.sizes]) {
+      // Every form first retrieves a small session untimed (sw-KEY-warm),
+      // so the first size is not also V8's (or the process's) first call.
+      for (const size of ['warm', ...sweep.sizes]) {
         const s = lu.createSessionSync(`sw-${key}-${size}`);
         const bytes = size === 'warm' ? 4096 : size;
         for (let i = 0; i < filesFor(bytes); i++) {

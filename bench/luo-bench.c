@@ -262,89 +262,117 @@ static int cmp_u64(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-// Stage 1 of the sweep: preserve written memfds into a throwaway session
-// (bench/guest.cjs makes the ones stage 2 retrieves).
+// One preserve window: COUNT fresh memfds of SIZE bytes, written, then
+// preserved one by one into a throwaway session (bench/guest.cjs makes the
+// ones stage 2 retrieves) while the ticker watches. Sets *ns and *eld.
+static void preserve_window(int dev, long size, const unsigned char *pattern, const char *tag, uint64_t *ns, double *eld) {
+  long count = files_for(size);
+  int *fds = calloc(count, sizeof *fds);
+  for (long i = 0; i < count; i++) {
+    if ((fds[i] = memfd_create("bench", MFD_CLOEXEC)) < 0) die("memfd_create");
+    if (pwrite(fds[i], pattern + (i & 0xff), size, 0) != size) die("pwrite");
+  }
+  char name[64];
+  snprintf(name, sizeof name, "bsp-c-%s-%ld", tag, size);
+  int s = session(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, name);
+  struct ticker tk;
+  ticker_start(&tk);
+  uint64_t t = now_ns();
+  for (long i = 0; i < count; i++) {
+    struct fd_args a = {.size = sizeof a, .fd = fds[i], .token = (uint64_t)i + 1};
+    if (ioctl(s, LIVEUPDATE_SESSION_PRESERVE_FD, &a) < 0) die("PRESERVE_FD");
+  }
+  *ns = now_ns() - t;
+  *eld = ticker_stop_ms(&tk);
+  close(s);
+  for (long i = 0; i < count; i++) close(fds[i]);
+  free(fds);
+}
+
+// Stage 1 of the sweep. As node-pass.cjs's sweepPreserve: one untimed
+// window at the first size, then WINDOWS windows per size, reported as
+// the median time and the worst gap.
 static void sweep_preserve(char *sizes) {
   int dev = open_device();
+  enum { WINDOWS = 3 };
+  uint64_t ns[WINDOWS];
+  double eld[WINDOWS];
+  {
+    long first = atol(sizes);
+    unsigned char *pattern = make_pattern(first);
+    preserve_window(dev, first, pattern, "warm", &ns[0], &eld[0]);
+    free(pattern);
+  }
   for (char *tok = strtok(sizes, ","); tok; tok = strtok(NULL, ",")) {
-    long size = atol(tok), count = files_for(size);
+    long size = atol(tok);
     unsigned char *pattern = make_pattern(size);
-    int *fds = calloc(count, sizeof *fds);
-    // WINDOWS windows, fresh memfds each, as the Node Promise forms: the
-    // median time, the worst gap.
-    enum { WINDOWS = 3 };
-    uint64_t ns[WINDOWS];
-    double eld[WINDOWS];
     for (int w = 0; w < WINDOWS; w++) {
-      for (long i = 0; i < count; i++) {
-        if ((fds[i] = memfd_create("bench", MFD_CLOEXEC)) < 0) die("memfd_create");
-        if (pwrite(fds[i], pattern + (i & 0xff), size, 0) != size) die("pwrite");
-      }
-      char name[64];
-      snprintf(name, sizeof name, "bsp-c-%d-%ld", w, size);
-      int s = session(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, name);
-      struct ticker tk;
-      ticker_start(&tk);
-      uint64_t t = now_ns();
-      for (long i = 0; i < count; i++) {
-        struct fd_args a = {.size = sizeof a, .fd = fds[i], .token = (uint64_t)i + 1};
-        if (ioctl(s, LIVEUPDATE_SESSION_PRESERVE_FD, &a) < 0) die("PRESERVE_FD");
-      }
-      ns[w] = now_ns() - t;
-      eld[w] = ticker_stop_ms(&tk);
-      close(s);
-      for (long i = 0; i < count; i++) close(fds[i]);
+      char tag[16];
+      snprintf(tag, sizeof tag, "t%d", w);
+      preserve_window(dev, size, pattern, tag, &ns[w], &eld[w]);
     }
     uint64_t sorted[WINDOWS];
     memcpy(sorted, ns, sizeof ns);
     qsort(sorted, WINDOWS, sizeof *sorted, cmp_u64);
-    report_eld("sweep-preserve", count, sorted[WINDOWS / 2], size, eld, WINDOWS);
-    free(fds);
+    report_eld("sweep-preserve", files_for(size), sorted[WINDOWS / 2], size, eld, WINDOWS);
     free(pattern);
   }
   close(dev);
 }
 
-// Stage 2 of the sweep: retrieve all and finish (sweep-retrieve), then read
-// back and compare (sweep-restore: the whole, from retrieving the session).
-static void sweep_restore(const char *prefix, char *sizes) {
-  int dev = open_device();
-  for (char *tok = strtok(sizes, ","); tok; tok = strtok(NULL, ",")) {
-    long size = atol(tok), count = files_for(size);
-    unsigned char *pattern = make_pattern(size), *buf = malloc(size);
-    int *fds = calloc(count, sizeof *fds);
-    char name[64];
-    snprintf(name, sizeof name, "%s-%ld", prefix, size);
-    struct ticker tk;
-    ticker_start(&tk);
-    uint64_t t = now_ns();
-    int s = session(dev, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, name);
-    for (long i = 0; i < count; i++) {
-      struct fd_args a = {.size = sizeof a, .token = (uint64_t)i + 1};
-      if (ioctl(s, LIVEUPDATE_SESSION_RETRIEVE_FD, &a) < 0) die("RETRIEVE_FD");
-      fds[i] = a.fd;
+// One restore window of the sweep after the kexec: session NAME holds
+// files_for(size) files of the pattern. Retrieve all and finish, with the
+// ticker watching (sweep-retrieve), then read back and compare
+// (sweep-restore: retrieve + read back, as node-pass.cjs times it).
+static void restore_window(int dev, const char *name, long size, int report) {
+  long count = files_for(size);
+  unsigned char *pattern = make_pattern(size), *buf = malloc(size);
+  int *fds = calloc(count, sizeof *fds);
+  struct ticker tk;
+  ticker_start(&tk);
+  uint64_t t = now_ns();
+  int s = session(dev, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, name);
+  for (long i = 0; i < count; i++) {
+    struct fd_args a = {.size = sizeof a, .token = (uint64_t)i + 1};
+    if (ioctl(s, LIVEUPDATE_SESSION_RETRIEVE_FD, &a) < 0) die("RETRIEVE_FD");
+    fds[i] = a.fd;
+  }
+  struct finish_args f = {.size = sizeof f};
+  if (ioctl(s, LIVEUPDATE_SESSION_FINISH, &f) < 0) die("FINISH");
+  uint64_t retrieved = now_ns();
+  double eld = ticker_stop_ms(&tk);
+  uint64_t reading = now_ns();
+  for (long i = 0; i < count; i++) {
+    for (long off = 0; off < size;) {
+      ssize_t got = pread(fds[i], buf + off, size - off, off);
+      if (got <= 0) die("pread");
+      off += got;
     }
-    struct finish_args f = {.size = sizeof f};
-    if (ioctl(s, LIVEUPDATE_SESSION_FINISH, &f) < 0) die("FINISH");
-    uint64_t retrieved = now_ns();
-    double eld = ticker_stop_ms(&tk);
-    uint64_t reading = now_ns();
-    for (long i = 0; i < count; i++) {
-      for (long off = 0; off < size;) {
-        ssize_t got = pread(fds[i], buf + off, size - off, off);
-        if (got <= 0) die("pread");
-        off += got;
-      }
-      if (memcmp(buf, pattern + (i & 0xff), size)) { fprintf(stderr, "luo-bench: %s file %ld differs\n", name, i); exit(1); }
-    }
-    uint64_t done = now_ns();
+    if (memcmp(buf, pattern + (i & 0xff), size)) { fprintf(stderr, "luo-bench: %s file %ld differs\n", name, i); exit(1); }
+  }
+  uint64_t done = now_ns();
+  if (report) {
     report_eld("sweep-retrieve", count, retrieved - t, size, &eld, 1);
     report_size("sweep-restore", count, retrieved - t + (done - reading), size);
-    for (long i = 0; i < count; i++) close(fds[i]);
-    close(s);
-    free(fds);
-    free(buf);
-    free(pattern);
+  }
+  for (long i = 0; i < count; i++) close(fds[i]);
+  close(s);
+  free(fds);
+  free(buf);
+  free(pattern);
+}
+
+// Stage 2 of the sweep: session PREFIX-warm (4 KiB files) untimed first,
+// as the Node forms do, then PREFIX-SIZE for each size.
+static void sweep_restore(const char *prefix, char *sizes) {
+  int dev = open_device();
+  char name[64];
+  snprintf(name, sizeof name, "%s-warm", prefix);
+  restore_window(dev, name, 4096, 0);
+  for (char *tok = strtok(sizes, ","); tok; tok = strtok(NULL, ",")) {
+    long size = atol(tok);
+    snprintf(name, sizeof name, "%s-%ld", prefix, size);
+    restore_window(dev, name, size, 1);
   }
   close(dev);
 }

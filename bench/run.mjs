@@ -107,7 +107,7 @@ const skipped = lines.filter((l) => l.skipped).map((l) => `${l.impl}: ${l.skippe
 const argv = process.argv.slice(2);
 const command = ['npm run bench', ...(argv.length ? ['--', ...argv] : [])].join(' ');
 const result = previous
-  ? { ...previous.result, errors: errors.map((e) => e.error), skipped, sweep: sweep && { sizes: sweep.sizes, files: sweep.sizes.map(filesFor), rows: sweepRows }, rows, samples: lines.filter((l) => l.op) }
+  ? { ...previous.result, guest, errors: errors.map((e) => e.error), skipped, sweep: sweep && { sizes: sweep.sizes, files: previous.result.sweep.files, rows: sweepRows }, rows, samples: lines.filter((l) => l.op) }
   : {
       date: new Date().toISOString(),
       command,
@@ -195,12 +195,18 @@ function readLines(dir) {
 }
 
 // A previous run to re-render: its bench.json (which keeps every sample),
-// or a raw bench.jsonl whose run's bench.json is in --out.
+// or a raw bench.jsonl, whose run's settings are in the bench.json in --out
+// (checked to be that run's: the same samples).
 function readPrevious(file) {
+  if (!fs.existsSync(file)) throw new Error(`--from ${file}: no such file`);
   if (file.endsWith('.jsonl')) {
     const json = path.join(values.out, 'bench.json');
     if (!fs.existsSync(json)) throw new Error(`--from ${file}: the run's settings are in its bench.json, not found in ${values.out} (give --out, or --from that bench.json)`);
-    return { result: JSON.parse(fs.readFileSync(json, 'utf8')), lines: readLines(path.dirname(file)) };
+    const result = JSON.parse(fs.readFileSync(json, 'utf8'));
+    const lines = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const samples = lines.filter((l) => l.op);
+    if (JSON.stringify(samples) !== JSON.stringify(result.samples)) throw new Error(`--from ${file}: its samples are not those of ${json}, so that run's settings would mislabel them (give --out the directory holding this run's bench.json)`);
+    return { result, lines };
   }
   const result = JSON.parse(fs.readFileSync(file, 'utf8'));
   if (!Array.isArray(result.samples)) throw new Error(`--from ${file}: not a bench.json (no samples)`);
@@ -377,7 +383,7 @@ function loopDelayMarkdown(r) {
     out.push(`| ${label} | ${big === undefined ? '–' : big.toFixed(1)} (${what}) | – | ${Math.max(...floor.map((x) => x.eldMaxMs)).toFixed(1)} |`);
   }
   if (rows.some((x) => x.op === 'sweep-read-floor')) {
-    const cRow = rows.some((x) => x.impl === 'c') ? ' The C row is the kernel\'s share with no Node in the way: a thread waiting while another makes the same calls on the same CPU. ' : ' ';
+    const cRow = rows.some((x) => x.impl === 'c') ? ' The C row is the kernel\'s share with no Node in the way: a thread waiting while another makes the same calls on the same CPU (its ticker sleeps 1 ms at a time with `nanosleep`; on the host a window without a stall reads 1.1–1.3 ms with either). ' : ' ';
     out.push('', 'On one emulated CPU the libuv worker doing the kernel work shares the CPU with the loop (the guest kernel\'s default lazy preemption hands it back at the next tick), so a large in-kernel operation can stall it; Node core\'s own `fs.read` of the same files, in the same form, is the comparison. Started all at once, Node core\'s reads are all submitted before the loop gets a turn and each worker woken runs first on the one CPU, so the loop waits for the whole burst. The library\'s Promise calls take turns on the pool (at most one per CPU, so one here: lib/pool-gate.ts), so a burst of them stalls the loop for the calls\' own synchronous part (16 calls checked, their fds duplicated and queued before the loop gets a turn) and one call\'s kernel work. Each cell is the worst of 3 windows (preserve) or one window (retrieve).' + cRow + 'The idle row is what a window shows with nothing to do: the machine\'s own stalls, which any row includes.');
   }
   return out;
