@@ -36,6 +36,8 @@ const { values } = parseArgs({
     sizes: { type: 'string' },
     // Leave README.md's table (between the bench:start/end markers) alone.
     'no-readme': { type: 'boolean', default: false },
+    // The guest's vCPUs (the project's VM default otherwise: one under TCG).
+    cpus: { type: 'string' },
     // Re-render the report of a previous run (its bench.json, or the raw
     // bench.jsonl beside a bench.json in --out) with that run's settings: no VM.
     from: { type: 'string' },
@@ -78,9 +80,11 @@ const report = stderrReporter('[bench]');
 // other flags would mislabel its figures): from its bench.json.
 const previous = values.from ? readPrevious(values.from) : undefined;
 if (previous) {
-  const given = ['passes', 'quick', 'baseline', 'no-kexec', 'sizes'].filter((k) => process.argv.some((a) => a === `--${k}` || a.startsWith(`--${k}=`)));
+  const given = ['passes', 'quick', 'baseline', 'no-kexec', 'sizes', 'cpus'].filter((k) => process.argv.some((a) => a === `--${k}` || a.startsWith(`--${k}=`)));
   if (given.length) throw new Error(`--from re-renders a run with its own settings; drop ${given.map((k) => `--${k}`).join(', ')}`);
 }
+const cpus = values.cpus === undefined ? defaultCpus(kvmUsable()) : Number(values.cpus);
+if (!Number.isInteger(cpus) || cpus < 1) throw new Error('--cpus takes a positive integer');
 const passes = previous ? previous.result.passes : Number(values.passes);
 if (!Number.isInteger(passes) || passes < 1) throw new Error('--passes takes a positive integer');
 // The issue's sizes; --quick is for debugging the bench itself.
@@ -167,6 +171,7 @@ async function measure() {
     env: { BENCH_CONFIG: configFile },
     outDir,
     workDir: path.join(cacheRoot(), 'vm'),
+    cpus,
     // Room for the restore sessions (100 MiB per library and form, plus C)
     // and the sweep's (about 350 MiB per form at the default sizes), all
     // preserved at once, and for the new kernel beside them.
@@ -252,7 +257,7 @@ function hostInfo() {
     memoryGiB: Math.round(os.totalmem() / 2 ** 30),
     kernel: os.release(),
     node: process.version,
-    accel: kvm ? `KVM, ${defaultCpus(kvm)} vCPUs` : `TCG software emulation, ${defaultCpus(kvm)} vCPU`,
+    accel: `${kvm ? 'KVM' : 'TCG software emulation'}, ${cpus} vCPU${cpus === 1 ? '' : 's'}`,
     loadavg: os.loadavg().map((x) => Number(x.toFixed(2))),
   };
 }
@@ -383,8 +388,12 @@ function loopDelayMarkdown(r) {
     out.push(`| ${label} | ${big === undefined ? '–' : big.toFixed(1)} (${what}) | – | ${Math.max(...floor.map((x) => x.eldMaxMs)).toFixed(1)} |`);
   }
   if (rows.some((x) => x.op === 'sweep-read-floor')) {
-    const cRow = rows.some((x) => x.impl === 'c') ? ' The C row is the kernel\'s share with no Node in the way: a thread waiting while another makes the same calls on the same CPU (its ticker sleeps 1 ms at a time with `nanosleep`; on the host a window without a stall reads 1.1–1.3 ms with either). ' : ' ';
-    out.push('', 'On one emulated CPU the libuv worker doing the kernel work shares the CPU with the loop (the guest kernel\'s default lazy preemption hands it back at the next tick), so a large in-kernel operation can stall it; Node core\'s own `fs.read` of the same files, in the same form, is the comparison. Started all at once, Node core\'s reads are all submitted before the loop gets a turn and each worker woken runs first on the one CPU, so the loop waits for the whole burst. The library\'s Promise calls take turns on the pool (at most one per CPU, so one here: lib/pool-gate.ts), so a burst of them stalls the loop for the calls\' own synchronous part (16 calls checked, their fds duplicated and queued before the loop gets a turn) and one call\'s kernel work. Each cell is the worst of 3 windows (preserve) or one window (retrieve).' + cRow + 'The idle row is what a window shows with nothing to do: the machine\'s own stalls, which any row includes.');
+    const cpus = r.guest?.cpus ?? 1;
+    const cRow = rows.some((x) => x.impl === 'c') ? ` The C row is the kernel\'s share with no Node in the way: a thread waiting while another makes the same calls ${cpus === 1 ? 'on the same CPU' : 'beside it'} (its ticker sleeps 1 ms at a time with \`nanosleep\`; on the host a window without a stall reads 1.1–1.3 ms with either). ` : ' ';
+    const shape = cpus === 1
+      ? 'On one emulated CPU the libuv worker doing the kernel work shares the CPU with the loop (the guest kernel\'s default lazy preemption hands it back at the next tick), so a large in-kernel operation can stall it; Node core\'s own `fs.read` of the same files, in the same form, is the comparison. Started all at once, Node core\'s reads are all submitted before the loop gets a turn and each worker woken runs first on the one CPU, so the loop waits for the whole burst.'
+      : `The guest has ${cpus} emulated CPUs, so the libuv worker doing the kernel work can run beside the loop, as on any multi-core host; Node core\'s own \`fs.read\` of the same files, in the same form, is the comparison.`;
+    out.push('', shape + ` The library\'s Promise calls take turns on the pool (at most one per CPU, so ${cpus === 1 ? 'one' : cpus} here: lib/pool-gate.ts), so a burst of them stalls the loop for the calls\' own synchronous part (16 calls checked, their fds duplicated and queued before the loop gets a turn) and ${cpus === 1 ? 'one call\'s' : 'the calls\''} kernel work. Each cell is the worst of 3 windows (preserve) or one window (retrieve).` + cRow + 'The idle row is what a window shows with nothing to do: the machine\'s own stalls, which any row includes.');
   }
   return out;
 }
@@ -492,7 +501,7 @@ function markdown(r) {
     `- **sync excess / floor**: (Node sync − C) per native call, over Node core's own excess for one call, (Node \`fs.fstatSync\` − C \`fstat\`) = ${floor === undefined ? '–' : `${num(floor)} µs`} (medians). Issue 8's goal is ≤ 1.2. Rows take it pass by pass (each pass's C, Node and floor measured within a minute of each other) and show the median of those ratios: the emulator's speed drifts between passes by up to 2×, for C as for Node. The after-kexec retrieve row is set against the floor of its own boot and process (\`fs.fstatSync\` and C's \`fstat\` right after it, with as many calls made before as the row had)${retrieveVsStage1 === undefined ? '' : `; against stage 1's warm floor it would be ${retrieveVsStage1}`}.`,
     '- Every stage-1 loop starts after a 200 ms pause (C, Python and Node alike), so the kernel\'s deferred clean-up of the loop before (freed files, RCU) does not land in it, and each pass runs the implementations in a rotated order.',
     '- Node\'s sync rows are each warmed with at least 2000 calls before any is timed, then timed in 5 rounds, interleaved (the order rotated each round and reversed every other), and the median round counts: under emulation V8 takes that many calls to settle, and a row timed right after another inherited its clean-up.',
-    '- Node stage-1 passes run with V8\'s `--single-threaded` (the optimizing compiler and the GC work on the main thread, as they do not get a CPU of their own on this 1-vCPU guest anyway): with background threads taking turns on the one CPU, when code got optimized moved the same Node row ×2–4 between passes. Node core\'s floor rows run the same way.',
+    '- Node stage-1 passes run with V8\'s `--single-threaded` (the optimizing compiler and the GC work on the main thread, as on a 1-vCPU guest they get no CPU of their own anyway): there, with background threads taking turns on the one CPU, when code got optimized moved the same Node row ×2–4 between passes. Node core\'s floor rows run the same way.',
     libs.length > 1 ? `- *before* is ${name('base')}, *after* is ${name('node')}, measured pass for pass in the same boot.` : `- Library: ${name('node')}.`,
     `- Guest: Linux ${r.kernel} under QEMU, ${r.host.accel}, ${g.memoryMiB ?? '?'} MiB, ${g.node ?? r.host.node}. Absolute times are those of an emulated CPU, not of hardware: the ratios are the point.`,
     `- Host: ${r.host.cpu}, ${r.host.cores} cores, ${r.host.memoryGiB} GiB, Linux ${r.host.kernel}; load average at start ${r.host.loadavg.join(', ')}.`,
