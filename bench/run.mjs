@@ -100,7 +100,7 @@ const stage2 = previous ? previous.result.stage2 : values['no-kexec'] ? null : v
 const sizeSpec = values.sizes ?? (values.quick ? '4K,1M,16M' : '4K,64K,1M,16M,64M,256M');
 const sweep = previous ? previous.result.sweep && { sizes: previous.result.sweep.sizes } : values['no-kexec'] || sizeSpec === 'none' ? null : { sizes: parseSizes(sizeSpec) };
 
-const run = previous ? { wallMs: previous.result.vmWallMs ?? 0, exitCode: 0, timedOut: false } : await measure();
+const run = previous ? undefined : await measure();
 const lines = previous ? previous.lines : readLines(run.outDir);
 const errors = lines.filter((l) => l.error);
 for (const e of errors) report(`error: ${e.error}\n`);
