@@ -31,7 +31,9 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     baseline: { type: 'string' },
     'no-kexec': { type: 'boolean', default: false },
-    out: { type: 'string', default: path.join(root, 'bench/results') },
+    // Where the report goes: bench/results, or with --from a bench.json,
+    // beside it (a re-render stays with its run).
+    out: { type: 'string' },
     // The size sweep's memfd sizes; "none" skips the sweep.
     sizes: { type: 'string' },
     // Leave README.md's table (between the bench:start/end markers) alone.
@@ -75,6 +77,7 @@ const SWEEP_OPS = [
 ];
 
 const report = stderrReporter('[bench]');
+const out = values.out ?? (values.from && !values.from.endsWith('.jsonl') ? path.dirname(values.from) : path.join(root, 'bench/results'));
 
 // With --from, every setting is the run's own (a report rendered with
 // other flags would mislabel its figures): from its bench.json.
@@ -131,14 +134,14 @@ const result = previous
       rows,
       samples: lines.filter((l) => l.op),
     };
-fs.mkdirSync(values.out, { recursive: true });
-fs.writeFileSync(path.join(values.out, 'bench.json'), `${JSON.stringify(result, null, 2)}\n`);
+fs.mkdirSync(out, { recursive: true });
+fs.writeFileSync(path.join(out, 'bench.json'), `${JSON.stringify(result, null, 2)}\n`);
 const md = markdown(result);
-fs.writeFileSync(path.join(values.out, 'bench.md'), md);
-if (result.sweep?.rows.length) fs.writeFileSync(path.join(values.out, 'sweep.svg'), sweepSvg(result));
+fs.writeFileSync(path.join(out, 'bench.md'), md);
+if (result.sweep?.rows.length) fs.writeFileSync(path.join(out, 'sweep.svg'), sweepSvg(result));
 process.stdout.write(`\n${md}\n`);
-report(`wrote ${path.relative(process.cwd(), path.join(values.out, 'bench.json'))}, bench.md${result.sweep?.rows.length ? ' and sweep.svg' : ''}; reproduce with: ${result.command}\n`);
-if (!values['no-readme'] && path.resolve(values.out) === path.join(root, 'bench/results')) updateReadme(md);
+report(`wrote ${path.relative(process.cwd(), path.join(out, 'bench.json'))}, bench.md${result.sweep?.rows.length ? ' and sweep.svg' : ''}; reproduce with: ${result.command}\n`);
+if (!values['no-readme'] && path.resolve(out) === path.join(root, 'bench/results')) updateReadme(md);
 if (!previous) report(`raw samples: ${path.join(run.outDir, 'bench.jsonl')}\n`);
 process.exitCode = errors.length || !guest ? 1 : 0;
 
@@ -205,8 +208,8 @@ function readLines(dir) {
 function readPrevious(file) {
   if (!fs.existsSync(file)) throw new Error(`--from ${file}: no such file`);
   if (file.endsWith('.jsonl')) {
-    const json = path.join(values.out, 'bench.json');
-    if (!fs.existsSync(json)) throw new Error(`--from ${file}: the run's settings are in its bench.json, not found in ${values.out} (give --out, or --from that bench.json)`);
+    const json = path.join(out, 'bench.json');
+    if (!fs.existsSync(json)) throw new Error(`--from ${file}: the run's settings are in its bench.json, not found in ${out} (give --out, or --from that bench.json)`);
     const result = JSON.parse(fs.readFileSync(json, 'utf8'));
     const lines = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
     const samples = lines.filter((l) => l.op);
