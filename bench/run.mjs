@@ -104,7 +104,7 @@ const sizeSpec = values.sizes ?? (values.quick ? '4K,1M,16M' : '4K,64K,1M,16M,64
 const sweep = previous ? previous.result.sweep && { sizes: previous.result.sweep.sizes } : values['no-kexec'] || sizeSpec === 'none' ? null : { sizes: parseSizes(sizeSpec) };
 
 const run = previous ? undefined : await measure();
-const lines = previous ? previous.lines : readLines(run.outDir);
+const lines = previous ? previous.lines : readLines(path.join(run.outDir, 'bench.jsonl'));
 const errors = lines.filter((l) => l.error);
 for (const e of errors) report(`error: ${e.error}\n`);
 const guest = lines.find((l) => l.guest)?.guest;
@@ -197,8 +197,8 @@ async function measure() {
   return { ...vm, outDir, host, marks, kernel: kernel.version };
 }
 
-function readLines(dir) {
-  const file = path.join(dir, 'bench.jsonl');
+// A run's raw samples, one JSON object per line; none if it wrote none.
+function readLines(file) {
   return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
 }
 
@@ -211,7 +211,7 @@ function readPrevious(file) {
     const json = path.join(out, 'bench.json');
     if (!fs.existsSync(json)) throw new Error(`--from ${file}: the run's settings are in its bench.json, not found in ${out} (give --out, or --from that bench.json)`);
     const result = JSON.parse(fs.readFileSync(json, 'utf8'));
-    const lines = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const lines = readLines(file);
     const samples = lines.filter((l) => l.op);
     if (JSON.stringify(samples) !== JSON.stringify(result.samples)) throw new Error(`--from ${file}: its samples are not those of ${json}, so that run's settings would mislabel them (give --out the directory holding this run's bench.json)`);
     return { result, lines };

@@ -17,8 +17,9 @@ import { type WaitOptions, validateWait, waitFor } from './wait';
 // ms, medians of 5, Node's own start 414).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const nodeNet = (): typeof net => require('node:net') as typeof net;
+/** @internal node:crypto, loaded on first use (the broker's session names need it too). */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const nodeCrypto = (): typeof crypto => require('node:crypto') as typeof crypto;
+export const nodeCrypto = (): typeof crypto => require('node:crypto') as typeof crypto;
 
 /** One message: a payload and the fds that came with it, now owned by the receiver. */
 export interface FdMessage {

@@ -1,6 +1,6 @@
 // The broker's wire format: one JSON object per SOCK_SEQPACKET message,
 // session fds attached to the replies that hand them out.
-import type * as crypto from 'node:crypto';
+import { nodeCrypto } from '../unix-socket';
 
 /** Largest message either side sends or accepts. */
 export const MAX_MESSAGE = 16 * 1024;
@@ -44,9 +44,7 @@ export interface Peer {
  * fits the kernel's 63 bytes (systemd hashes for the same reason).
  */
 export function kernelSessionName(uid: number, clientName: string): string {
-  // node:crypto on first use: see nodeCrypto in ../unix-socket.ts.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const digest = (require('node:crypto') as typeof crypto).createHash('sha256').update(`${uid}\0${clientName}`).digest('base64url').slice(0, 27);
+  const digest = nodeCrypto().createHash('sha256').update(`${uid}\0${clientName}`).digest('base64url').slice(0, 27);
   return `luod-${uid}-${digest}`;
 }
 
