@@ -69,6 +69,7 @@ if (stage === 1) {
     console.log(`bench: size sweep, preserve (${sweep.sizes.length} sizes)`);
     const sizes = sweep.sizes.join(',');
     run([config.cBinary, 'sweep-preserve', sizes], { stage: 1, pass: 1, lib: 'c' });
+    run([config.cUvBinary, 'sweep-preserve', sizes], { stage: 1, pass: 1, lib: 'c' });
     for (const mode of sweepModes(false)) run(sweepNode(sweepLib, 'sweep-preserve', mode, sizes), { stage: 1, pass: 1, lib: sweepLib.name });
   }
   if (!s2) process.exit(0);
@@ -110,7 +111,7 @@ if (stage === 1) {
     // Memfd.mapSync requires after the kexec.
     const mapSync = typeof Memfd.prototype.mapSync === 'function';
     const data = sweepPattern(Math.max(...sweep.sizes));
-    for (const key of ['c', ...sweepModes(mapSync)]) {
+    for (const key of ['c', 'c-uv', ...sweepModes(mapSync)]) {
       // Every form first retrieves a small session untimed (sw-KEY-warm),
       // so the first size is not also V8's (or the process's) first call.
       for (const size of ['warm', ...sweep.sizes]) {
@@ -163,6 +164,7 @@ if (stage === 1) {
     const mapSync = typeof require(path.join(sweepLib.dir, 'dist/index.js')).Memfd.prototype.mapSync === 'function';
     const sizes = sweep.sizes.join(',');
     run([config.cBinary, 'sweep-restore', 'sw-c', sizes], { stage: 2, pass: 1, lib: 'c' });
+    run([config.cUvBinary, 'sweep-restore', 'sw-c-uv', sizes], { stage: 2, pass: 1, lib: 'c' });
     for (const mode of sweepModes(mapSync)) run(sweepNode(sweepLib, 'sweep-restore', mode, `sw-${mode}`, sizes), { stage: 2, pass: 1, lib: sweepLib.name });
     if (!mapSync) run(sweepNode(sweepLib, 'sweep-restore', 'mapsync', 'sw-mapsync', sizes), { stage: 2, pass: 1, lib: sweepLib.name });
   }

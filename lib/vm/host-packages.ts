@@ -31,10 +31,11 @@ function onPath(cmd: string): boolean {
 
 /**
  * Installs the missing packages with apt-get when running as root; otherwise
- * throws with the exact command to run.
+ * throws with the exact command to run. `packages`: the VM tooling's by
+ * default (the bench adds the one its libuv reference needs).
  */
-export function ensureHostPackages(report: Reporter): void {
-  const missing = HOST_PACKAGES.filter((p) => !p.present()).map((p) => p.pkg);
+export function ensureHostPackages(report: Reporter, packages: typeof HOST_PACKAGES = HOST_PACKAGES): void {
+  const missing = packages.filter((p) => !p.present()).map((p) => p.pkg);
   if (missing.length === 0) return;
   const command = `apt-get install -y --no-install-recommends ${missing.join(' ')}`;
   if (process.getuid?.() !== 0) {
