@@ -13,40 +13,13 @@
 //
 //   luo-bench-uv sweep-preserve SIZES        stage 1: preserve written memfds, 3 windows per size
 //   luo-bench-uv sweep-restore PREFIX SIZES  after the kexec: retrieve session PREFIX-SIZE, its files, finish
-#define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <unistd.h>
-#include <uv.h>
+#include "luo-bench.h"  // first: it defines _GNU_SOURCE
 
-// include/uapi/linux/liveupdate.h (7.2+), as in bench/luo-bench.c.
-#define LIVEUPDATE_IOCTL_CREATE_SESSION _IO(0xBA, 0x00)
-#define LIVEUPDATE_IOCTL_RETRIEVE_SESSION _IO(0xBA, 0x01)
-#define LIVEUPDATE_SESSION_PRESERVE_FD _IO(0xBA, 0x40)
-#define LIVEUPDATE_SESSION_RETRIEVE_FD _IO(0xBA, 0x41)
-#define LIVEUPDATE_SESSION_FINISH _IO(0xBA, 0x42)
-struct session_args { uint32_t size; int32_t fd; char name[64]; };
-struct fd_args { uint32_t size; int32_t fd; uint64_t token __attribute__((aligned(8))); };
-struct finish_args { uint32_t size; uint32_t reserved; };
+#include <sys/mman.h>
+#include <uv.h>
 
 enum { WINDOWS = 3 };  // preserve windows per size, as node-pass.cjs's WINDOWS
 enum { SETTLE_MS = 200, LEAD_MS = 3, TAIL_MS = 2 };  // as withLoopDelay
-
-static void die(const char *what) {
-  fprintf(stderr, "luo-bench-uv: %s: %s\n", what, strerror(errno));
-  exit(1);
-}
-
-static long files_for(long size) {
-  long n = (16L << 20) / size;
-  return n < 1 ? 1 : n > 16 ? 16 : n;
-}
 
 // What one window does: `calls` ioctls, call i being step(w, i) on a pool
 // thread. Everything the loop needs lives here (no globals): the handles
@@ -132,21 +105,6 @@ static double run_window(struct window *w) {
   return w->max_gap / 1e6;
 }
 
-static void report(const char *op, long n, uint64_t ns, long size, const double *eld, int windows) {
-  double max = 0;
-  for (int k = 0; k < windows; k++) if (eld[k] > max) max = eld[k];
-  printf("{\"impl\":\"c-uv\",\"op\":\"%s\",\"n\":%ld,\"ns\":%llu,\"size\":%ld,\"eldMaxMs\":%.3f,\"eldRunsMs\":[", op, n, (unsigned long long)ns, size, max);
-  for (int k = 0; k < windows; k++) printf("%s%.3f", k ? "," : "", eld[k]);
-  printf("]}\n");
-  fflush(stdout);
-}
-
-static int open_device(void) {
-  int dev = open("/dev/liveupdate", O_RDWR | O_CLOEXEC);
-  if (dev < 0) die("/dev/liveupdate");
-  return dev;
-}
-
 static int preserve_step(struct window *w, long i) {
   struct fd_args a = {.size = sizeof a, .fd = w->fds[i], .token = (uint64_t)i + 1};
   return ioctl(w->session, LIVEUPDATE_SESSION_PRESERVE_FD, &a) < 0 ? errno : 0;
@@ -162,30 +120,15 @@ static void preserve_window(int dev, long size, const unsigned char *pattern, co
     if ((w.fds[i] = memfd_create("bench", MFD_CLOEXEC)) < 0) die("memfd_create");
     if (pwrite(w.fds[i], pattern + (i & 0xff), size, 0) != size) die("pwrite");
   }
-  struct session_args s = {.size = sizeof s};
-  snprintf(s.name, sizeof s.name, "bsp-cuv-%s-%ld", tag, size);
-  if (ioctl(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, &s) < 0) die(s.name);
-  w.session = s.fd;
-  w.name = s.name;
+  char name[64];
+  snprintf(name, sizeof name, "bsp-cuv-%s-%ld", tag, size);
+  w.session = session(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, name);
+  w.name = name;
   *eld = run_window(&w);
   *ns = w.end - w.start;
   close(w.session);
   for (long i = 0; i < count; i++) close(w.fds[i]);
   free(w.fds);
-}
-
-static unsigned char *make_pattern(long size) {
-  unsigned char *p = malloc(size + 256);
-  if (!p) die("malloc");
-  for (long k = 0; k < 256; k++) p[k] = (unsigned char)k;
-  for (long have = 256; have < size + 256; have *= 2)
-    memcpy(p + have, p, (have * 2 <= size + 256 ? have : size + 256 - have));
-  return p;
-}
-
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
 }
 
 // As luo-bench.c's sweep_preserve: one untimed window at the first size,
@@ -207,7 +150,7 @@ static void sweep_preserve(char *sizes) {
       preserve_window(dev, size, pattern, tag, &ns[k], &eld[k]);
     }
     qsort(ns, WINDOWS, sizeof *ns, cmp_u64);
-    report("sweep-preserve", files_for(size), ns[WINDOWS / 2], size, eld, WINDOWS);
+    report_eld("c-uv", "sweep-preserve", files_for(size), ns[WINDOWS / 2], size, eld, WINDOWS);
     free(pattern);
   }
   close(dev);
@@ -256,7 +199,7 @@ static void sweep_restore(const char *prefix, char *sizes) {
     long size = atol(tok);
     snprintf(name, sizeof name, "%s-%ld", prefix, size);
     double eld = restore_window(dev, name, size, &ns);
-    report("sweep-retrieve", files_for(size), ns, size, &eld, 1);
+    report_eld("c-uv", "sweep-retrieve", files_for(size), ns, size, &eld, 1);
   }
   close(dev);
 }

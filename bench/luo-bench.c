@@ -10,38 +10,13 @@
 //   luo-bench restore SESSION FILES BYTES            after the kexec: retrieve, read, verify, finish
 //   luo-bench sweep-preserve SIZES                   size sweep: preserve written memfds (SIZES: bytes, comma-separated)
 //   luo-bench sweep-restore PREFIX SIZES             size sweep after the kexec: session PREFIX-SIZE
-#define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
+#include "luo-bench.h"  // first: it defines _GNU_SOURCE
+
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
-
-// include/uapi/linux/liveupdate.h (7.2+); the build host's headers predate it.
-#define LIVEUPDATE_IOCTL_CREATE_SESSION _IO(0xBA, 0x00)
-#define LIVEUPDATE_IOCTL_RETRIEVE_SESSION _IO(0xBA, 0x01)
-#define LIVEUPDATE_SESSION_PRESERVE_FD _IO(0xBA, 0x40)
-#define LIVEUPDATE_SESSION_RETRIEVE_FD _IO(0xBA, 0x41)
-#define LIVEUPDATE_SESSION_FINISH _IO(0xBA, 0x42)
-#define LIVEUPDATE_SESSION_GET_NAME _IO(0xBA, 0x43)
-
-struct session_args { uint32_t size; int32_t fd; char name[64]; };
-struct fd_args { uint32_t size; int32_t fd; uint64_t token __attribute__((aligned(8))); };
-struct finish_args { uint32_t size; uint32_t reserved; };
-struct name_args { uint32_t size; uint32_t reserved; char name[64]; };
-
-static void die(const char *what) {
-  fprintf(stderr, "luo-bench: %s: %s\n", what, strerror(errno));
-  exit(1);
-}
 
 // Before each stage-1 loop: a pause in which the kernel's deferred work
 // from what ran before (files freed after RCU grace periods, kworkers) can
@@ -58,19 +33,6 @@ static uint64_t now_ns(void) {
 static void report(const char *op, long n, uint64_t ns) {
   printf("{\"impl\":\"c\",\"op\":\"%s\",\"n\":%ld,\"ns\":%llu}\n", op, n, (unsigned long long)ns);
   fflush(stdout);
-}
-
-static int session(int dev, unsigned long request, const char *name) {
-  struct session_args a = {.size = sizeof a};
-  snprintf(a.name, sizeof a.name, "%s", name);
-  if (ioctl(dev, request, &a) < 0) die(name);
-  return a.fd;
-}
-
-static int open_device(void) {
-  int dev = open("/dev/liveupdate", O_RDWR | O_CLOEXEC);
-  if (dev < 0) die("/dev/liveupdate");
-  return dev;
 }
 
 static void stage1(long sessions, long files, long getnames, long floor) {
@@ -183,21 +145,6 @@ static void retrieve(const char *op, const char *name, long files, long bytes, c
 
 // The size sweep's rules, as in bench/sweep.cjs: enough files of each size
 // to add up to about 16 MiB, at most 16, at least one.
-static long files_for(long size) {
-  long n = (16L << 20) / size;
-  return n < 1 ? 1 : n > 16 ? 16 : n;
-}
-
-static unsigned char *make_pattern(long size) {
-  unsigned char *p = malloc(size + 256);
-  if (!p) die("malloc");
-  for (long k = 0; k < 256; k++) p[k] = (unsigned char)k;
-  // Doubling copies: a byte loop over hundreds of MiB is slow under emulation.
-  for (long have = 256; have < size + 256; have *= 2)
-    memcpy(p + have, p, (have * 2 <= size + 256 ? have : size + 256 - have));
-  return p;
-}
-
 static void report_size(const char *op, long n, uint64_t ns, long size) {
   printf("{\"impl\":\"c\",\"op\":\"%s\",\"n\":%ld,\"ns\":%llu,\"size\":%ld}\n", op, n, (unsigned long long)ns, size);
   fflush(stdout);
@@ -246,20 +193,6 @@ static double ticker_stop_ms(struct ticker *t) {
   atomic_store(&t->stop, 1);
   pthread_join(t->thread, NULL);
   return t->max_gap / 1e6;
-}
-
-static void report_eld(const char *op, long n, uint64_t ns, long size, const double *eld, int windows) {
-  double max = 0;
-  for (int w = 0; w < windows; w++) if (eld[w] > max) max = eld[w];
-  printf("{\"impl\":\"c\",\"op\":\"%s\",\"n\":%ld,\"ns\":%llu,\"size\":%ld,\"eldMaxMs\":%.3f,\"eldRunsMs\":[", op, n, (unsigned long long)ns, size, max);
-  for (int w = 0; w < windows; w++) printf("%s%.3f", w ? "," : "", eld[w]);
-  printf("]}\n");
-  fflush(stdout);
-}
-
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
 }
 
 // One preserve window: COUNT fresh memfds of SIZE bytes, written, then
@@ -314,7 +247,7 @@ static void sweep_preserve(char *sizes) {
     uint64_t sorted[WINDOWS];
     memcpy(sorted, ns, sizeof ns);
     qsort(sorted, WINDOWS, sizeof *sorted, cmp_u64);
-    report_eld("sweep-preserve", files_for(size), sorted[WINDOWS / 2], size, eld, WINDOWS);
+    report_eld("c", "sweep-preserve", files_for(size), sorted[WINDOWS / 2], size, eld, WINDOWS);
     free(pattern);
   }
   close(dev);
@@ -352,7 +285,7 @@ static void restore_window(int dev, const char *name, long size, int report) {
   }
   uint64_t done = now_ns();
   if (report) {
-    report_eld("sweep-retrieve", count, retrieved - t, size, &eld, 1);
+    report_eld("c", "sweep-retrieve", count, retrieved - t, size, &eld, 1);
     report_size("sweep-restore", count, retrieved - t + (done - reading), size);
   }
   for (long i = 0; i < count; i++) close(fds[i]);
