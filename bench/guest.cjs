@@ -41,7 +41,7 @@ const sweepNode = (lib, ...args) => nodeWith(['--expose-gc'], lib, ...args);
 const keys = () => ['c', ...config.libs.flatMap((lib) => ['sync', 'promise'].map((mode) => `${lib.name}-${mode}`))];
 const { sessions, files, getnames, floor } = config.counts;
 const s2 = config.stage2;
-const { filesFor, pattern: sweepPattern } = require('./sweep.cjs');
+const { filesFor, windowsFor, windowSession, pattern: sweepPattern } = require('./sweep.cjs');
 // The size sweep runs for this tree only (not a --baseline), in every form.
 const sweep = config.sweep;
 const sweepLib = config.libs[0];
@@ -106,24 +106,28 @@ if (stage === 1) {
     held.push(s);
   }
   if (sweep) {
-    // One session per size and form, filesFor(size) files of the pattern.
-    // Made with allowSealing, so the mapsync form can add the shrink seal
-    // Memfd.mapSync requires after the kexec.
+    // One session per size, form and loop-delay window (windowsFor),
+    // filesFor(size) files of the pattern. Made with allowSealing, so the
+    // mapsync form can add the shrink seal Memfd.mapSync requires after
+    // the kexec.
     const mapSync = typeof Memfd.prototype.mapSync === 'function';
     const data = sweepPattern(Math.max(...sweep.sizes));
+    const preserveFiles = (name, bytes) => {
+      const s = lu.createSessionSync(name);
+      for (let i = 0; i < filesFor(bytes); i++) {
+        const m = Memfd.createSync('bench', { allowSealing: true });
+        fs.writeSync(m.fd, data, i & 0xff, bytes, 0);
+        s.preserveSync(m, i + 1);
+        m.close();
+      }
+      held.push(s);
+    };
     for (const key of ['c', 'c-uv', ...sweepModes(mapSync)]) {
       // Every form first retrieves a small session untimed (sw-KEY-warm),
       // so the first size is not also V8's (or the process's) first call.
-      for (const size of ['warm', ...sweep.sizes]) {
-        const s = lu.createSessionSync(`sw-${key}-${size}`);
-        const bytes = size === 'warm' ? 4096 : size;
-        for (let i = 0; i < filesFor(bytes); i++) {
-          const m = Memfd.createSync('bench', { allowSealing: true });
-          fs.writeSync(m.fd, data, i & 0xff, bytes, 0);
-          s.preserveSync(m, i + 1);
-          m.close();
-        }
-        held.push(s);
+      preserveFiles(`sw-${key}-warm`, 4096);
+      for (const size of sweep.sizes) {
+        for (let w = 0; w < windowsFor(key); w++) preserveFiles(windowSession(`sw-${key}`, size, w), size);
       }
     }
   }

@@ -12,13 +12,12 @@
 // Built by bench/run.mjs with gcc -O2 -static against Debian's libuv1-dev.
 //
 //   luo-bench-uv sweep-preserve SIZES        stage 1: preserve written memfds, 3 windows per size
-//   luo-bench-uv sweep-restore PREFIX SIZES  after the kexec: retrieve session PREFIX-SIZE, its files, finish
+//   luo-bench-uv sweep-restore PREFIX SIZES  after the kexec: retrieve a session (3 per size), its files, finish
 #include "luo-bench.h"  // first: it defines _GNU_SOURCE
 
 #include <sys/mman.h>
 #include <uv.h>
 
-enum { WINDOWS = 3 };  // preserve windows per size, as node-pass.cjs's WINDOWS
 enum { SETTLE_MS = 200, LEAD_MS = 3, TAIL_MS = 2 };  // as withLoopDelay
 
 // What one window does: `calls` ioctls, call i being step(w, i) on a pool
@@ -31,6 +30,7 @@ struct window {
   long calls, next;
   int failed;
   int (*step)(struct window *w, long i);  // returns 0 or an errno
+  const char *failed_call;  // what step() was doing when it failed
   // The calls' state: the device or session fd, the files, the session made.
   int dev, session;
   const char *name;
@@ -58,14 +58,24 @@ static void stop(uv_timer_t *t) {
   uv_timer_stop(&w->ticker);
 }
 
+static void after_call(uv_work_t *req, int status);
+
+static void queue_call(struct window *w) {
+  int err = uv_queue_work(w->loop, &w->work, run_call, after_call);
+  if (err) {
+    errno = -err;
+    die("uv_queue_work");
+  }
+}
+
 static void after_call(uv_work_t *req, int status) {
   struct window *w = req->data;
   if (status || w->failed) {
     errno = w->failed ? w->failed : -status;
-    die(w->name);
+    die(w->failed ? w->failed_call : "uv_queue_work");
   }
   if (++w->next < w->calls) {
-    uv_queue_work(w->loop, &w->work, run_call, after_call);
+    queue_call(w);
     return;
   }
   w->end = uv_hrtime();
@@ -76,7 +86,7 @@ static void open_window(uv_timer_t *t) {
   struct window *w = t->data;
   w->start = uv_hrtime();
   w->next = 0;
-  uv_queue_work(w->loop, &w->work, run_call, after_call);
+  queue_call(w);
 }
 
 static void lead_in(uv_timer_t *t) {
@@ -101,12 +111,17 @@ static double run_window(struct window *w) {
   uv_close((uv_handle_t *)&w->ticker, NULL);
   uv_close((uv_handle_t *)&w->timer, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
-  uv_loop_close(&loop);
+  int err = uv_loop_close(&loop);
+  if (err) {
+    errno = -err;
+    die("uv_loop_close");
+  }
   return w->max_gap / 1e6;
 }
 
 static int preserve_step(struct window *w, long i) {
   struct fd_args a = {.size = sizeof a, .fd = w->fds[i], .token = (uint64_t)i + 1};
+  w->failed_call = "PRESERVE_FD";
   return ioctl(w->session, LIVEUPDATE_SESSION_PRESERVE_FD, &a) < 0 ? errno : 0;
 }
 
@@ -116,6 +131,7 @@ static void preserve_window(int dev, long size, const unsigned char *pattern, co
   long count = files_for(size);
   struct window w = {.calls = count, .step = preserve_step, .dev = dev};
   w.fds = calloc(count, sizeof *w.fds);
+  if (!w.fds) die("calloc");
   for (long i = 0; i < count; i++) {
     if ((w.fds[i] = memfd_create("bench", MFD_CLOEXEC)) < 0) die("memfd_create");
     if (pwrite(w.fds[i], pattern + (i & 0xff), size, 0) != size) die("pwrite");
@@ -123,7 +139,6 @@ static void preserve_window(int dev, long size, const unsigned char *pattern, co
   char name[64];
   snprintf(name, sizeof name, "bsp-cuv-%s-%ld", tag, size);
   w.session = session(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, name);
-  w.name = name;
   *eld = run_window(&w);
   *ns = w.end - w.start;
   close(w.session);
@@ -149,8 +164,7 @@ static void sweep_preserve(char *sizes) {
       snprintf(tag, sizeof tag, "t%d", k);
       preserve_window(dev, size, pattern, tag, &ns[k], &eld[k]);
     }
-    qsort(ns, WINDOWS, sizeof *ns, cmp_u64);
-    report_eld("c-uv", "sweep-preserve", files_for(size), ns[WINDOWS / 2], size, eld, WINDOWS);
+    report_eld("c-uv", "sweep-preserve", files_for(size), median_u64(ns, WINDOWS), size, eld, WINDOWS);
     free(pattern);
   }
   close(dev);
@@ -159,15 +173,18 @@ static void sweep_preserve(char *sizes) {
 // Call 0 retrieves the session, calls 1..count its files, the last finishes.
 static int restore_step(struct window *w, long i) {
   if (i == 0) {
+    w->failed_call = "RETRIEVE_SESSION";
     struct session_args s = {.size = sizeof s};
     snprintf(s.name, sizeof s.name, "%s", w->name);
     if (ioctl(w->dev, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, &s) < 0) return errno;
     w->session = s.fd;
   } else if (i < w->calls - 1) {
+    w->failed_call = "RETRIEVE_FD";
     struct fd_args a = {.size = sizeof a, .token = (uint64_t)i};
     if (ioctl(w->session, LIVEUPDATE_SESSION_RETRIEVE_FD, &a) < 0) return errno;
     w->fds[i - 1] = a.fd;
   } else {
+    w->failed_call = "FINISH";
     struct finish_args f = {.size = sizeof f};
     if (ioctl(w->session, LIVEUPDATE_SESSION_FINISH, &f) < 0) return errno;
   }
@@ -180,6 +197,7 @@ static double restore_window(int dev, const char *name, long size, uint64_t *ns)
   long count = files_for(size);
   struct window w = {.calls = count + 2, .step = restore_step, .dev = dev, .name = name};
   w.fds = calloc(count, sizeof *w.fds);
+  if (!w.fds) die("calloc");
   double eld = run_window(&w);
   *ns = w.end - w.start;
   for (long i = 0; i < count; i++) close(w.fds[i]);
@@ -188,18 +206,23 @@ static double restore_window(int dev, const char *name, long size, uint64_t *ns)
   return eld;
 }
 
-// Session PREFIX-warm (4 KiB files) untimed first, as the other forms do.
+// Session PREFIX-warm (4 KiB files) untimed first, as the other forms do,
+// then WINDOWS sessions per size, reported as the median time and the
+// worst gap.
 static void sweep_restore(const char *prefix, char *sizes) {
   int dev = open_device();
   char name[64];
-  uint64_t ns;
+  uint64_t ns[WINDOWS];
+  double eld[WINDOWS];
   snprintf(name, sizeof name, "%s-warm", prefix);
-  restore_window(dev, name, 4096, &ns);
+  restore_window(dev, name, 4096, &ns[0]);
   for (char *tok = strtok(sizes, ","); tok; tok = strtok(NULL, ",")) {
     long size = atol(tok);
-    snprintf(name, sizeof name, "%s-%ld", prefix, size);
-    double eld = restore_window(dev, name, size, &ns);
-    report_eld("c-uv", "sweep-retrieve", files_for(size), ns, size, &eld, 1);
+    for (int w = 0; w < WINDOWS; w++) {
+      window_session(name, sizeof name, prefix, size, w);
+      eld[w] = restore_window(dev, name, size, &ns[w]);
+    }
+    report_eld("c-uv", "sweep-retrieve", files_for(size), median_u64(ns, WINDOWS), size, eld, WINDOWS);
   }
   close(dev);
 }

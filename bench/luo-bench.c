@@ -227,7 +227,6 @@ static void preserve_window(int dev, long size, const unsigned char *pattern, co
 // the median time and the worst gap.
 static void sweep_preserve(char *sizes) {
   int dev = open_device();
-  enum { WINDOWS = 3 };
   uint64_t ns[WINDOWS];
   double eld[WINDOWS];
   {
@@ -244,10 +243,7 @@ static void sweep_preserve(char *sizes) {
       snprintf(tag, sizeof tag, "t%d", w);
       preserve_window(dev, size, pattern, tag, &ns[w], &eld[w]);
     }
-    uint64_t sorted[WINDOWS];
-    memcpy(sorted, ns, sizeof ns);
-    qsort(sorted, WINDOWS, sizeof *sorted, cmp_u64);
-    report_eld("c", "sweep-preserve", files_for(size), sorted[WINDOWS / 2], size, eld, WINDOWS);
+    report_eld("c", "sweep-preserve", files_for(size), median_u64(ns, WINDOWS), size, eld, WINDOWS);
     free(pattern);
   }
   close(dev);
@@ -255,12 +251,13 @@ static void sweep_preserve(char *sizes) {
 
 // One restore window of the sweep after the kexec: session NAME holds
 // files_for(size) files of the pattern. Retrieve all and finish, with the
-// ticker watching (sweep-retrieve), then read back and compare
-// (sweep-restore: retrieve + read back, as node-pass.cjs times it).
-static void restore_window(int dev, const char *name, long size, int report) {
+// ticker watching (*retrieve_ns, *eld), then read back and compare
+// (*restore_ns: retrieve + read back, as node-pass.cjs times it).
+static void restore_window(int dev, const char *name, long size, uint64_t *retrieve_ns, uint64_t *restore_ns, double *eld) {
   long count = files_for(size);
   unsigned char *pattern = make_pattern(size), *buf = malloc(size);
   int *fds = calloc(count, sizeof *fds);
+  if (!buf || !fds) die("malloc");
   struct ticker tk;
   ticker_start(&tk);
   uint64_t t = now_ns();
@@ -273,7 +270,7 @@ static void restore_window(int dev, const char *name, long size, int report) {
   struct finish_args f = {.size = sizeof f};
   if (ioctl(s, LIVEUPDATE_SESSION_FINISH, &f) < 0) die("FINISH");
   uint64_t retrieved = now_ns();
-  double eld = ticker_stop_ms(&tk);
+  *eld = ticker_stop_ms(&tk);
   uint64_t reading = now_ns();
   for (long i = 0; i < count; i++) {
     for (long off = 0; off < size;) {
@@ -284,10 +281,8 @@ static void restore_window(int dev, const char *name, long size, int report) {
     if (memcmp(buf, pattern + (i & 0xff), size)) { fprintf(stderr, "luo-bench: %s file %ld differs\n", name, i); exit(1); }
   }
   uint64_t done = now_ns();
-  if (report) {
-    report_eld("c", "sweep-retrieve", count, retrieved - t, size, &eld, 1);
-    report_size("sweep-restore", count, retrieved - t + (done - reading), size);
-  }
+  *retrieve_ns = retrieved - t;
+  *restore_ns = retrieved - t + (done - reading);
   for (long i = 0; i < count; i++) close(fds[i]);
   close(s);
   free(fds);
@@ -296,16 +291,23 @@ static void restore_window(int dev, const char *name, long size, int report) {
 }
 
 // Stage 2 of the sweep: session PREFIX-warm (4 KiB files) untimed first,
-// as the Node forms do, then PREFIX-SIZE for each size.
+// as the Node forms do, then WINDOWS sessions for each size, reported as
+// the median times and the worst gap.
 static void sweep_restore(const char *prefix, char *sizes) {
   int dev = open_device();
   char name[64];
+  uint64_t retrieve_ns[WINDOWS], restore_ns[WINDOWS];
+  double eld[WINDOWS];
   snprintf(name, sizeof name, "%s-warm", prefix);
-  restore_window(dev, name, 4096, 0);
+  restore_window(dev, name, 4096, &retrieve_ns[0], &restore_ns[0], &eld[0]);
   for (char *tok = strtok(sizes, ","); tok; tok = strtok(NULL, ",")) {
     long size = atol(tok);
-    snprintf(name, sizeof name, "%s-%ld", prefix, size);
-    restore_window(dev, name, size, 1);
+    for (int w = 0; w < WINDOWS; w++) {
+      window_session(name, sizeof name, prefix, size, w);
+      restore_window(dev, name, size, &retrieve_ns[w], &restore_ns[w], &eld[w]);
+    }
+    report_eld("c", "sweep-retrieve", files_for(size), median_u64(retrieve_ns, WINDOWS), size, eld, WINDOWS);
+    report_size("sweep-restore", files_for(size), median_u64(restore_ns, WINDOWS), size);
   }
   close(dev);
 }

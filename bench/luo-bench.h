@@ -50,6 +50,15 @@ static long files_for(long size) {
   return n < 1 ? 1 : n > 16 ? 16 : n;
 }
 
+// As bench/sweep.cjs's WINDOWS: the loop-delay windows per size, each
+// preserving fresh memfds, or after the kexec retrieving a session of its
+// own, named as windowSession() there names it.
+enum { WINDOWS = 3 };
+static void window_session(char *name, size_t len, const char *prefix, long size, int w) {
+  if (w == 0) snprintf(name, len, "%s-%ld", prefix, size);
+  else snprintf(name, len, "%s-%ld-w%d", prefix, size, w);
+}
+
 // Byte k of file i is (i + k) & 0xff: file i is pattern + (i & 0xff).
 static unsigned char *make_pattern(long size) {
   unsigned char *p = malloc(size + 256);
@@ -64,6 +73,13 @@ static unsigned char *make_pattern(long size) {
 static int cmp_u64(const void *a, const void *b) {
   uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
   return x < y ? -1 : x > y;
+}
+
+// The middle of n values (the upper middle of an even count), as
+// node-pass.cjs's median; sorts them in place.
+static uint64_t median_u64(uint64_t *v, int n) {
+  qsort(v, n, sizeof *v, cmp_u64);
+  return v[n / 2];
 }
 
 // A loop-delay sample: the windows' median time, their worst gap, each gap.

@@ -19,7 +19,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { monitorEventLoopDelay } = require('node:perf_hooks');
 const { promisify } = require('node:util');
-const { filesFor, pattern } = require('./sweep.cjs');
+const { filesFor, pattern, windowsFor, windowSession } = require('./sweep.cjs');
 
 const [lib, what, ...rest] = process.argv.slice(2);
 const { LiveUpdate, Memfd } = require(path.resolve(lib, 'dist/index.js'));
@@ -35,8 +35,6 @@ const now = () => process.hrtime.bigint();
 const PROMISE_MAX = 1000;
 // The pause before every timed loop, as bench/luo-bench.c's settle().
 const SETTLE_MS = 200;
-// Loop-delay windows per size in the preserve sweep's Promise forms.
-const WINDOWS = 3;
 // The middle value (upper middle of an even count); numbers or bigints.
 function median(xs) {
   return [...xs].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0))[Math.floor(xs.length / 2)];
@@ -378,10 +376,9 @@ async function sweepPreserve(mode, sizes) {
     return { count, ns, eld, floor, idle };
   };
   await run(sizes[0], 'warm');
-  // A stall is one sample of a noisy thing: the Promise forms watch
-  // WINDOWS windows per size (fresh memfds each) and report the worst, the
-  // time the median window took.
-  const windows = mode === 'sync' ? 1 : WINDOWS;
+  // The Promise forms watch windowsFor(mode) windows per size (fresh
+  // memfds each) and report the worst stall and the median window's time.
+  const windows = windowsFor(mode);
   for (const size of sizes) {
     const runs = [];
     for (let w = 0; w < windows; w++) runs.push(await run(size, `t${w}`));
@@ -402,12 +399,13 @@ async function sweepPreserve(mode, sizes) {
   lu.close();
 }
 
-// Size sweep, stage 2: session PREFIX-SIZE holds filesFor(size) files of
-// the pattern. Timed from retrieving the session: every file retrieved and
-// the session finished (sweep-retrieve; the loop delay is watched over
-// this part), then each file read back and compared (sweep-restore is the
-// whole, retrieve included). Finishing before reading is allowed: the
-// files stay the process's own.
+// Size sweep, stage 2: session windowSession(PREFIX, SIZE, W) holds
+// filesFor(size) files of the pattern, for each of windowsFor(mode)
+// windows. A window is timed from retrieving the session: every file
+// retrieved and the session finished (sweep-retrieve; the loop delay is
+// watched over this part), then each file read back and compared
+// (sweep-restore is the whole, retrieve included). Finishing before
+// reading is allowed: the files stay the process's own.
 async function sweepRestore(mode, prefix, sizes) {
   const mapSync = typeof Memfd.prototype.mapSync === 'function';
   if (mode === 'mapsync' && !mapSync) {
@@ -416,72 +414,77 @@ async function sweepRestore(mode, prefix, sizes) {
   }
   const lu = LiveUpdate.openSync();
   const impl = `node-${mode}`;
-  // sw-MODE-warm (4 KiB files) goes first, untimed: see bench/guest.cjs.
-  for (const entry of ['warm', ...sizes]) {
-    const name = `${prefix}-${entry}`;
-    const size = entry === 'warm' ? 4096 : entry;
+  // PREFIX-warm (4 KiB files) goes first, untimed: see bench/guest.cjs.
+  await restoreWindow(lu, mode, `${prefix}-warm`, 4096);
+  for (const size of sizes) {
+    const runs = [];
+    for (let w = 0; w < windowsFor(mode); w++) runs.push(await restoreWindow(lu, mode, windowSession(prefix, size, w), size));
     const count = filesFor(size);
-    const expected = pattern(size);
-    const bufs = Array.from({ length: mode === 'concurrent' ? count : 1 }, () => Buffer.allocUnsafe(size));
-    const check = (i, buf) => {
-      if (!buf.equals(expected.subarray(i & 0xff, (i & 0xff) + size))) throw new Error(`${name}: file ${i} differs`);
-    };
-    let files;
-    let s;
-    const { eld, start, end } = await withLoopDelay(async () => {
-      if (mode === 'sync' || mode === 'mapsync') {
-        s = lu.retrieveSessionSync(name);
-        files = Array.from({ length: count }, (_, i) => s.retrieveSync(i + 1));
-        s.finishSync();
-      } else if (mode === 'promise') {
-        s = await lu.retrieveSession(name);
-        files = [];
-        for (let i = 0; i < count; i++) files.push(await s.retrieve(i + 1));
-        await s.finish();
-      } else {
-        s = await lu.retrieveSession(name);
-        files = await Promise.all(Array.from({ length: count }, (_, i) => s.retrieve(i + 1)));
-        await s.finish();
-      }
-    });
-    // The reads are timed apart: the loop-delay window's tail (and the
-    // settle before it) are not part of the restore.
-    const readStart = now();
-    const readAll = async (f, buf) => {
-      for (let off = 0; off < size; ) {
-        const got = mode === 'sync' ? fs.readSync(f.fd, buf, off, size - off, off) : (await read(f.fd, buf, off, size - off, off)).bytesRead;
-        if (got === 0) throw new Error('short read');
-        off += got;
-      }
-    };
-    if (mode === 'mapsync') {
-      // The file as it is in memory, no copy. mapSync needs the shrink
-      // seal (a file that shrinks under a mapping kills with SIGBUS).
-      for (let i = 0; i < count; i++) {
-        const m = Memfd.from(files[i]);
-        files[i] = m;
-        if (!m.getSealsSync().includes('shrink')) m.addSealsSync(['shrink']);
-        const map = m.mapSync();
-        check(i, Buffer.from(map.buffer, 0, size));
-        map.unmap();
-      }
-    } else if (mode === 'concurrent') {
-      await Promise.all(files.map((f, i) => readAll(f, bufs[i]).then(() => check(i, bufs[i]))));
-    } else {
-      for (let i = 0; i < count; i++) {
-        await readAll(files[i], bufs[0]);
-        check(i, bufs[0]);
-      }
-    }
-    const done = now();
-    for (const f of files) f.close();
-    s.close();
-    if (name.endsWith('-warm')) continue;
-    const extra = { size, ...(mode === 'promise' || mode === 'concurrent' ? { eldMaxMs: eld } : {}) };
-    report(impl, 'sweep-retrieve', count, end - start, extra);
-    report(impl, 'sweep-restore', count, end - start + (done - readStart), { size });
+    const eld = mode === 'promise' || mode === 'concurrent' ? { eldMaxMs: Math.max(...runs.map((x) => x.eld)), eldRunsMs: runs.map((x) => x.eld) } : {};
+    report(impl, 'sweep-retrieve', count, median(runs.map((x) => x.retrieveNs)), { size, ...eld });
+    report(impl, 'sweep-restore', count, median(runs.map((x) => x.restoreNs)), { size });
   }
   lu.close();
+}
+
+async function restoreWindow(lu, mode, name, size) {
+  const count = filesFor(size);
+  const expected = pattern(size);
+  const bufs = Array.from({ length: mode === 'concurrent' ? count : 1 }, () => Buffer.allocUnsafe(size));
+  const check = (i, buf) => {
+    if (!buf.equals(expected.subarray(i & 0xff, (i & 0xff) + size))) throw new Error(`${name}: file ${i} differs`);
+  };
+  let files;
+  let s;
+  const { eld, start, end } = await withLoopDelay(async () => {
+    if (mode === 'sync' || mode === 'mapsync') {
+      s = lu.retrieveSessionSync(name);
+      files = Array.from({ length: count }, (_, i) => s.retrieveSync(i + 1));
+      s.finishSync();
+    } else if (mode === 'promise') {
+      s = await lu.retrieveSession(name);
+      files = [];
+      for (let i = 0; i < count; i++) files.push(await s.retrieve(i + 1));
+      await s.finish();
+    } else {
+      s = await lu.retrieveSession(name);
+      files = await Promise.all(Array.from({ length: count }, (_, i) => s.retrieve(i + 1)));
+      await s.finish();
+    }
+  });
+  // The reads are timed apart: the loop-delay window's tail (and the
+  // settle before it) are not part of the restore.
+  const readStart = now();
+  const readAll = async (f, buf) => {
+    for (let off = 0; off < size; ) {
+      const got = mode === 'sync' ? fs.readSync(f.fd, buf, off, size - off, off) : (await read(f.fd, buf, off, size - off, off)).bytesRead;
+      if (got === 0) throw new Error('short read');
+      off += got;
+    }
+  };
+  if (mode === 'mapsync') {
+    // The file as it is in memory, no copy. mapSync needs the shrink
+    // seal (a file that shrinks under a mapping kills with SIGBUS).
+    for (let i = 0; i < count; i++) {
+      const m = Memfd.from(files[i]);
+      files[i] = m;
+      if (!m.getSealsSync().includes('shrink')) m.addSealsSync(['shrink']);
+      const map = m.mapSync();
+      check(i, Buffer.from(map.buffer, 0, size));
+      map.unmap();
+    }
+  } else if (mode === 'concurrent') {
+    await Promise.all(files.map((f, i) => readAll(f, bufs[i]).then(() => check(i, bufs[i]))));
+  } else {
+    for (let i = 0; i < count; i++) {
+      await readAll(files[i], bufs[0]);
+      check(i, bufs[0]);
+    }
+  }
+  const done = now();
+  for (const f of files) f.close();
+  s.close();
+  return { eld, retrieveNs: end - start, restoreNs: end - start + (done - readStart) };
 }
 
 async function main() {

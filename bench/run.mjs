@@ -159,8 +159,13 @@ async function measure() {
   // Linked statically like luo-bench (the guest runs it as is); ld's note
   // that libuv's getpwuid_r wants glibc's shared libraries at run time does
   // not concern it (never called), so the output is shown only on failure.
+  // Debian's libuv1-dev names its static library libuv_a.a up to 1.44
+  // (bookworm) and libuv.a after; gcc says where either is, or echoes the
+  // bare name back.
+  const uvStatic = ['libuv_a.a', 'libuv.a'].map((f) => execFileSync('gcc', [`-print-file-name=${f}`], { encoding: 'utf8' }).trim()).find((f) => path.isAbsolute(f));
+  if (!uvStatic) throw new Error('bench: no static libuv (libuv_a.a or libuv.a) for bench/luo-bench-uv.c; install Debian\'s libuv1-dev');
   try {
-    execFileSync('gcc', ['-O2', '-static', '-pthread', '-Wall', '-o', cUvBinary, path.join(root, 'bench/luo-bench-uv.c'), '-luv_a'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    execFileSync('gcc', ['-O2', '-static', '-pthread', '-Wall', '-o', cUvBinary, path.join(root, 'bench/luo-bench-uv.c'), uvStatic], { stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     process.stderr.write(`${err.stdout ?? ''}${err.stderr ?? ''}`);
     throw err;
@@ -187,9 +192,10 @@ async function measure() {
     workDir: path.join(cacheRoot(), 'vm'),
     cpus,
     // Room for the restore sessions (100 MiB per library and form, plus C)
-    // and the sweep's (about 350 MiB per form at the default sizes), all
-    // preserved at once, and for the new kernel beside them.
-    memory: '5G',
+    // and the sweep's (about 380 MiB per form and window at the default
+    // sizes: 14 windows, 5.3 GiB), all preserved at once, and for the new
+    // kernel beside them.
+    memory: '8G',
     timeoutMs: 40 * 60_000,
     onConsole: (line) => {
       // Host-side stamps for the live update itself (see liveUpdateTimes).
@@ -338,7 +344,7 @@ function summarizeSweep(samples) {
   return samples.map((x) => ({
     op: x.op, lib: x.lib, impl: x.impl, size: x.size, files: x.n,
     usPerFile: x.ns / x.n / 1000,
-    ...(x.eldMaxMs !== undefined ? { eldMaxMs: x.eldMaxMs } : {}),
+    ...(x.eldMaxMs !== undefined ? { eldMaxMs: x.eldMaxMs, windows: x.eldRunsMs?.length ?? 1 } : {}),
   }));
 }
 
@@ -369,6 +375,15 @@ function sweepMarkdown(r) {
 // Promise forms and the event loop: the longest stall
 // (perf_hooks.monitorEventLoopDelay, 1 ms timer) while preserve, and
 // retrieve + finish, run, at the largest size and over all sizes.
+// How many windows each Node cell is the worst of (older runs watched
+// retrieve in one window).
+function windowsSentence(rows) {
+  const count = (op) => Math.max(...rows.filter((x) => x.op === op && x.impl.startsWith('node-')).map((x) => x.windows));
+  const words = (n) => (n === 1 ? 'one window' : `${n} windows`);
+  const [p, q] = [count('sweep-preserve'), count('sweep-retrieve')];
+  return p === q ? ` Each cell is the worst of ${words(p)}.` : ` Each cell is the worst of ${words(p)} (preserve) or ${words(q)} (retrieve).`;
+}
+
 function loopDelayMarkdown(r) {
   const rows = (r.sweep?.rows ?? []).filter((x) => x.eldMaxMs !== undefined);
   if (!rows.length) return [];
@@ -414,7 +429,7 @@ function loopDelayMarkdown(r) {
     const shape = cpus === 1
       ? 'On one emulated CPU the libuv worker doing the kernel work shares the CPU with the loop (the guest kernel\'s default lazy preemption hands it back at the next tick), so a large in-kernel operation can stall it; Node core\'s own `fs.read` of the same files, in the same form, is the comparison. Started all at once, Node core\'s reads are all submitted before the loop gets a turn and each worker woken runs first on the one CPU, so the loop waits for the whole burst.'
       : `The guest has ${cpus} emulated CPUs, so the libuv worker doing the kernel work can run beside the loop, as on any multi-core host; Node core\'s own \`fs.read\` of the same files, in the same form, is the comparison.`;
-    out.push('', shape + ` The library\'s Promise calls take turns on the pool (at most one per CPU, so ${cpus === 1 ? 'one' : cpus} here: lib/pool-gate.ts), so a burst of them stalls the loop for the calls\' own synchronous part (16 calls checked, their fds duplicated and queued before the loop gets a turn) and ${cpus === 1 ? 'one call\'s' : 'the calls\''} kernel work. Each cell is the worst of 3 windows (preserve) or one window (retrieve).` + cRow + uvRow + 'The idle row is what a window shows with nothing to do: the machine\'s own stalls, which any row includes.');
+    out.push('', shape + ` The library\'s Promise calls take turns on the pool (at most one per CPU, so ${cpus === 1 ? 'one' : cpus} here: lib/pool-gate.ts), so a burst of them stalls the loop for the calls\' own synchronous part (16 calls checked, their fds duplicated and queued before the loop gets a turn) and ${cpus === 1 ? 'one call\'s' : 'the calls\''} kernel work.${windowsSentence(rows)}` + cRow + uvRow + 'The idle row is what a window shows with nothing to do: the machine\'s own stalls, which any row includes.');
   }
   return out;
 }

@@ -14,6 +14,21 @@ function filesFor(size) {
   return Math.max(1, Math.min(MAX_FILES, Math.floor(BUDGET / size)));
 }
 
+// A loop stall is one sample of a noisy thing: the forms whose stalls the
+// report shows (C's two references and the Promise forms) watch WINDOWS
+// windows per size and report the worst, preserving fresh memfds in each
+// and, after the kexec, retrieving a session of their own in each.
+const WINDOWS = 3;
+const LOOP_DELAY_FORMS = ['c', 'c-uv', 'promise', 'concurrent'];
+function windowsFor(form) {
+  return LOOP_DELAY_FORMS.includes(form) ? WINDOWS : 1;
+}
+
+// The session a form's window W (0-based) retrieves after the kexec.
+function windowSession(prefix, size, w) {
+  return w === 0 ? `${prefix}-${size}` : `${prefix}-${size}-w${w}`;
+}
+
 // Byte k of file i is (i + k) & 0xff, as in the restore rows and
 // bench/luo-bench.c. `pattern(size)` holds size + 256 bytes; file i's
 // expected contents are pattern.subarray(i & 0xff, (i & 0xff) + size).
@@ -41,4 +56,4 @@ function sizeLabel(bytes) {
   return `${bytes} B`;
 }
 
-module.exports = { filesFor, pattern, parseSizes, sizeLabel };
+module.exports = { filesFor, WINDOWS, windowsFor, windowSession, pattern, parseSizes, sizeLabel };
