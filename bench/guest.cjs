@@ -123,8 +123,9 @@ if (stage === 1) {
       held.push(s);
     };
     for (const key of ['c', 'c-uv', ...sweepModes(mapSync)]) {
-      // Every form first retrieves a small session untimed (sw-KEY-warm),
-      // so the first size is not also V8's (or the process's) first call.
+      // Every form first retrieves a small session (sw-KEY-warm), so the
+      // first size is not also V8's (or the process's) first call; that
+      // window is reported apart (sweep-retrieve-first).
       preserveFiles(`sw-${key}-warm`, 4096);
       for (const size of sweep.sizes) {
         for (let w = 0; w < windowsFor(key); w++) preserveFiles(windowSession(`sw-${key}`, size, w), size);

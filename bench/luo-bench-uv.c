@@ -146,8 +146,9 @@ static void preserve_window(int dev, long size, const unsigned char *pattern, co
   free(w.fds);
 }
 
-// As luo-bench.c's sweep_preserve: one untimed window at the first size,
-// then WINDOWS per size, reported as the median time and the worst gap.
+// As luo-bench.c's sweep_preserve: one window at the first size (reported
+// apart, as the process's first), then WINDOWS per size, reported as the
+// median time and the worst gap.
 static void sweep_preserve(char *sizes) {
   int dev = open_device();
   uint64_t ns[WINDOWS];
@@ -155,6 +156,8 @@ static void sweep_preserve(char *sizes) {
   long first = atol(sizes);
   unsigned char *pattern = make_pattern(first);
   preserve_window(dev, first, pattern, "warm", &ns[0], &eld[0]);
+  // The first window starts libuv's pool (on first use), as Node's does.
+  report_eld("c-uv", "sweep-preserve-first", files_for(first), ns[0], first, eld, 1);
   free(pattern);
   for (char *tok = strtok(sizes, ","); tok; tok = strtok(NULL, ",")) {
     long size = atol(tok);
@@ -206,8 +209,8 @@ static double restore_window(int dev, const char *name, long size, uint64_t *ns)
   return eld;
 }
 
-// Session PREFIX-warm (4 KiB files) untimed first, as the other forms do,
-// then WINDOWS sessions per size, reported as the median time and the
+// Session PREFIX-warm (4 KiB files) first, reported apart as the other
+// forms do, then WINDOWS sessions per size, reported as the median time and the
 // worst gap.
 static void sweep_restore(const char *prefix, char *sizes) {
   int dev = open_device();
@@ -215,7 +218,8 @@ static void sweep_restore(const char *prefix, char *sizes) {
   uint64_t ns[WINDOWS];
   double eld[WINDOWS];
   snprintf(name, sizeof name, "%s-warm", prefix);
-  restore_window(dev, name, 4096, &ns[0]);
+  eld[0] = restore_window(dev, name, 4096, &ns[0]);
+  report_eld("c-uv", "sweep-retrieve-first", files_for(4096), ns[0], 4096, eld, 1);
   for (char *tok = strtok(sizes, ","); tok; tok = strtok(NULL, ",")) {
     long size = atol(tok);
     for (int w = 0; w < WINDOWS; w++) {

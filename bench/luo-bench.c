@@ -222,9 +222,9 @@ static void preserve_window(int dev, long size, const unsigned char *pattern, co
   free(fds);
 }
 
-// Stage 1 of the sweep. As node-pass.cjs's sweepPreserve: one untimed
-// window at the first size, then WINDOWS windows per size, reported as
-// the median time and the worst gap.
+// Stage 1 of the sweep. As node-pass.cjs's sweepPreserve: one window at
+// the first size (reported apart, as the process's first), then WINDOWS
+// windows per size, reported as the median time and the worst gap.
 static void sweep_preserve(char *sizes) {
   int dev = open_device();
   uint64_t ns[WINDOWS];
@@ -233,6 +233,7 @@ static void sweep_preserve(char *sizes) {
     long first = atol(sizes);
     unsigned char *pattern = make_pattern(first);
     preserve_window(dev, first, pattern, "warm", &ns[0], &eld[0]);
+    report_eld("c", "sweep-preserve-first", files_for(first), ns[0], first, eld, 1);
     free(pattern);
   }
   for (char *tok = strtok(sizes, ","); tok; tok = strtok(NULL, ",")) {
@@ -300,6 +301,7 @@ static void sweep_restore(const char *prefix, char *sizes) {
   double eld[WINDOWS];
   snprintf(name, sizeof name, "%s-warm", prefix);
   restore_window(dev, name, 4096, &retrieve_ns[0], &restore_ns[0], &eld[0]);
+  report_eld("c", "sweep-retrieve-first", files_for(4096), retrieve_ns[0], 4096, eld, 1);
   for (char *tok = strtok(sizes, ","); tok; tok = strtok(NULL, ",")) {
     long size = atol(tok);
     for (int w = 0; w < WINDOWS; w++) {

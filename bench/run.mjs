@@ -385,11 +385,18 @@ function windowsSentence(rows) {
 }
 
 function loopDelayMarkdown(r) {
-  const rows = (r.sweep?.rows ?? []).filter((x) => x.eldMaxMs !== undefined);
+  const watched = (r.sweep?.rows ?? []).filter((x) => x.eldMaxMs !== undefined);
+  // A process's first window (4 KiB files, before any per-size one) is a
+  // column of its own: cold code and libuv's pool starting, not the size.
+  const rows = watched.filter((x) => !x.op.endsWith('-first'));
+  const firsts = watched.filter((x) => x.op.endsWith('-first'));
   if (!rows.length) return [];
   const largest = Math.max(...r.sweep.sizes);
+  const firstSize = firsts[0]?.size;
+  const firstHead = firsts.length ? ` a process's first window: preserve, retrieve + finish (${sizeLabel(firstSize)} ×${firsts[0].files}) |` : '';
+  const firstDash = firsts.length ? ' – |' : '';
   const out = ['', `**Event-loop delay of the Promise forms** (longest stall in ms, \`monitorEventLoopDelay\` at 1 ms resolution, so about 1 is a loop that never stalled; issue 8's goal: at most 10). Each window opens after a full GC (\`--expose-gc\`) and a 200 ms pause, so V8's collection of the setup's buffers and the kernel's deferred work are not charged to the call:`, ''];
-  out.push(`| form | preserve ${sizeLabel(largest)} | retrieve + finish ${sizeLabel(largest)} | worst over all sizes |`, '|---|---|---|---|');
+  out.push(`| form | preserve ${sizeLabel(largest)} | retrieve + finish ${sizeLabel(largest)} | worst over all sizes |${firstHead}`, `|---|---|---|---|${firsts.length ? '---|' : ''}`);
   // C first: the same calls on one thread while a second one sleeps 1 ms
   // at a time (bench/luo-bench.c's ticker), the kernel's share; then the
   // same calls from a libuv loop, each on its pool (bench/luo-bench-uv.c),
@@ -406,7 +413,9 @@ function loopDelayMarkdown(r) {
     const get = (op) => mine.find((x) => x.op === op && x.size === largest)?.eldMaxMs;
     const worst = Math.max(...mine.map((x) => x.eldMaxMs));
     const f = (v) => (v === undefined ? '–' : `${v.toFixed(1)}${v > 10 && impl.startsWith('node') ? ' ✗' : ''}`);
-    out.push(`| ${label} | ${f(get('sweep-preserve'))} | ${f(get('sweep-retrieve'))} | ${f(worst)} |`);
+    const first = (op) => firsts.find((x) => x.impl === impl && x.op === op)?.eldMaxMs;
+    const firstCell = firsts.length ? ` ${f(first('sweep-preserve-first'))}, ${f(first('sweep-retrieve-first'))} |` : '';
+    out.push(`| ${label} | ${f(get('sweep-preserve'))} | ${f(get('sweep-retrieve'))} | ${f(worst)} |${firstCell}`);
   }
   // Node core's own Promise call on the same files: how long the loop
   // stalls when any kernel work of that size runs on the libuv pool here.
@@ -420,7 +429,7 @@ function loopDelayMarkdown(r) {
     const floor = rows.filter((x) => x.op === op && x.impl === impl);
     if (!floor.length) continue;
     const big = floor.find((x) => x.size === largest)?.eldMaxMs;
-    out.push(`| ${label} | ${big === undefined ? '–' : big.toFixed(1)} (${what}) | – | ${Math.max(...floor.map((x) => x.eldMaxMs)).toFixed(1)} |`);
+    out.push(`| ${label} | ${big === undefined ? '–' : big.toFixed(1)} (${what}) | – | ${Math.max(...floor.map((x) => x.eldMaxMs)).toFixed(1)} |${firstDash}`);
   }
   if (rows.some((x) => x.op === 'sweep-read-floor')) {
     const cpus = r.guest?.cpus ?? 1;
@@ -429,7 +438,7 @@ function loopDelayMarkdown(r) {
     const shape = cpus === 1
       ? 'On one emulated CPU the libuv worker doing the kernel work shares the CPU with the loop (the guest kernel\'s default lazy preemption hands it back at the next tick), so a large in-kernel operation can stall it; Node core\'s own `fs.read` of the same files, in the same form, is the comparison. Started all at once, Node core\'s reads are all submitted before the loop gets a turn and each worker woken runs first on the one CPU, so the loop waits for the whole burst.'
       : `The guest has ${cpus} emulated CPUs, so the libuv worker doing the kernel work can run beside the loop, as on any multi-core host; Node core\'s own \`fs.read\` of the same files, in the same form, is the comparison.`;
-    out.push('', shape + ` The library\'s Promise calls take turns on the pool (at most one per CPU, so ${cpus === 1 ? 'one' : cpus} here: lib/pool-gate.ts), so a burst of them stalls the loop for the calls\' own synchronous part (16 calls checked, their fds duplicated and queued before the loop gets a turn) and ${cpus === 1 ? 'one call\'s' : 'the calls\''} kernel work.${windowsSentence(rows)}` + cRow + uvRow + 'The idle row is what a window shows with nothing to do: the machine\'s own stalls, which any row includes.');
+    out.push('', shape + ` The library\'s Promise calls take turns on the pool (at most one per CPU, so ${cpus === 1 ? 'one' : cpus} here: lib/pool-gate.ts), so a burst of them stalls the loop for the calls\' own synchronous part (16 calls checked, their fds duplicated and queued before the loop gets a turn) and ${cpus === 1 ? 'one call\'s' : 'the calls\''} kernel work.${windowsSentence(rows)}` + cRow + uvRow + 'The idle row is what a window shows with nothing to do: the machine\'s own stalls, which any row includes.' + (firsts.length ? ' The last column is one window a process: its first, made before the per-size ones and left out of them: the library\'s code has not run yet and libuv\'s pool starts its threads on first use, as in a service\'s first live update; C + libuv\'s first window starts the pool too.' : ''));
   }
   return out;
 }
