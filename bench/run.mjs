@@ -192,9 +192,9 @@ async function measure() {
     workDir: path.join(cacheRoot(), 'vm'),
     cpus,
     // Room for the restore sessions (100 MiB per library and form, plus C)
-    // and the sweep's (about 380 MiB per form and window at the default
-    // sizes: 14 windows, 5.3 GiB), all preserved at once, and for the new
-    // kernel beside them.
+    // and the sweep's (about 353 MiB per form and window at the default
+    // sizes: 14 windows, 4.8 GiB; 5.3 GiB in all), all preserved at once,
+    // and for the new kernel beside them.
     memory: '8G',
     timeoutMs: 40 * 60_000,
     onConsole: (line) => {
