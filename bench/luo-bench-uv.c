@@ -210,8 +210,8 @@ static double restore_window(int dev, const char *name, long size, uint64_t *ns)
 }
 
 // Session PREFIX-warm (4 KiB files) first, reported apart as the other
-// forms do, then WINDOWS sessions per size, reported as the median time and the
-// worst gap.
+// forms do, then WINDOWS sessions per size, reported as the median time
+// and the worst gap.
 static void sweep_restore(const char *prefix, char *sizes) {
   int dev = open_device();
   char name[64];

@@ -291,9 +291,9 @@ static void restore_window(int dev, const char *name, long size, uint64_t *retri
   free(pattern);
 }
 
-// Stage 2 of the sweep: session PREFIX-warm (4 KiB files) untimed first,
-// as the Node forms do, then WINDOWS sessions for each size, reported as
-// the median times and the worst gap.
+// Stage 2 of the sweep: session PREFIX-warm (4 KiB files) first, reported
+// apart as the process's first window, as the Node forms do; then WINDOWS
+// sessions for each size, reported as the median times and the worst gap.
 static void sweep_restore(const char *prefix, char *sizes) {
   int dev = open_device();
   char name[64];
