@@ -254,9 +254,10 @@ static void sweep_preserve(char *sizes) {
 // files_for(size) files of the pattern. Retrieve all and finish, with the
 // ticker watching (*retrieve_ns, *eld), then read back and compare
 // (*restore_ns: retrieve + read back, as node-pass.cjs times it).
-static void restore_window(int dev, const char *name, long size, uint64_t *retrieve_ns, uint64_t *restore_ns, double *eld) {
+// PATTERN is make_pattern(size), made once per size, not per window.
+static void restore_window(int dev, const char *name, long size, const unsigned char *pattern, uint64_t *retrieve_ns, uint64_t *restore_ns, double *eld) {
   long count = files_for(size);
-  unsigned char *pattern = make_pattern(size), *buf = malloc(size);
+  unsigned char *buf = malloc(size);
   int *fds = calloc(count, sizeof *fds);
   if (!buf || !fds) die("malloc");
   struct ticker tk;
@@ -288,7 +289,6 @@ static void restore_window(int dev, const char *name, long size, uint64_t *retri
   close(s);
   free(fds);
   free(buf);
-  free(pattern);
 }
 
 // Stage 2 of the sweep: session PREFIX-warm (4 KiB files) first, reported
@@ -300,14 +300,18 @@ static void sweep_restore(const char *prefix, char *sizes) {
   uint64_t retrieve_ns[WINDOWS], restore_ns[WINDOWS];
   double eld[WINDOWS];
   snprintf(name, sizeof name, "%s-warm", prefix);
-  restore_window(dev, name, 4096, &retrieve_ns[0], &restore_ns[0], &eld[0]);
+  unsigned char *pattern = make_pattern(4096);
+  restore_window(dev, name, 4096, pattern, &retrieve_ns[0], &restore_ns[0], &eld[0]);
+  free(pattern);
   report_eld("c", "sweep-retrieve-first", files_for(4096), retrieve_ns[0], 4096, eld, 1);
   for (char *tok = strtok(sizes, ","); tok; tok = strtok(NULL, ",")) {
     long size = atol(tok);
+    pattern = make_pattern(size);
     for (int w = 0; w < WINDOWS; w++) {
       window_session(name, sizeof name, prefix, size, w);
-      restore_window(dev, name, size, &retrieve_ns[w], &restore_ns[w], &eld[w]);
+      restore_window(dev, name, size, pattern, &retrieve_ns[w], &restore_ns[w], &eld[w]);
     }
+    free(pattern);
     report_eld("c", "sweep-retrieve", files_for(size), median_u64(retrieve_ns, WINDOWS), size, eld, WINDOWS);
     report_size("sweep-restore", files_for(size), median_u64(restore_ns, WINDOWS), size);
   }

@@ -421,11 +421,12 @@ async function sweepRestore(mode, prefix, sizes) {
   const impl = `node-${mode}`;
   // PREFIX-warm (4 KiB files) goes first (see bench/guest.cjs), reported
   // apart as the process's first window, as in sweepPreserve.
-  const first = await restoreWindow(lu, mode, `${prefix}-warm`, 4096);
+  const first = await restoreWindow(lu, mode, `${prefix}-warm`, 4096, pattern(4096));
   if (mode === 'promise' || mode === 'concurrent') report(impl, 'sweep-retrieve-first', filesFor(4096), first.retrieveNs, { size: 4096, eldMaxMs: first.eld, eldRunsMs: [first.eld] });
   for (const size of sizes) {
     const runs = [];
-    for (let w = 0; w < windowsFor(mode); w++) runs.push(await restoreWindow(lu, mode, windowSession(prefix, size, w), size));
+    const expected = pattern(size);
+    for (let w = 0; w < windowsFor(mode); w++) runs.push(await restoreWindow(lu, mode, windowSession(prefix, size, w), size, expected));
     const count = filesFor(size);
     const eld = mode === 'promise' || mode === 'concurrent' ? { eldMaxMs: Math.max(...runs.map((x) => x.eld)), eldRunsMs: runs.map((x) => x.eld) } : {};
     report(impl, 'sweep-retrieve', count, median(runs.map((x) => x.retrieveNs)), { size, ...eld });
@@ -434,9 +435,9 @@ async function sweepRestore(mode, prefix, sizes) {
   lu.close();
 }
 
-async function restoreWindow(lu, mode, name, size) {
+// `expected` is pattern(size), made once per size, not per window.
+async function restoreWindow(lu, mode, name, size, expected) {
   const count = filesFor(size);
-  const expected = pattern(size);
   const bufs = Array.from({ length: mode === 'concurrent' ? count : 1 }, () => Buffer.allocUnsafe(size));
   const check = (i, buf) => {
     if (!buf.equals(expected.subarray(i & 0xff, (i & 0xff) + size))) throw new Error(`${name}: file ${i} differs`);
