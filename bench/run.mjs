@@ -345,6 +345,7 @@ function summarizeSweep(samples) {
     op: x.op, lib: x.lib, impl: x.impl, size: x.size, files: x.n,
     usPerFile: x.ns / x.n / 1000,
     ...(x.eldMaxMs !== undefined ? { eldMaxMs: x.eldMaxMs, windows: x.eldRunsMs?.length ?? 1 } : {}),
+    ...(x.opened !== undefined ? { opened: x.opened } : {}),
   }));
 }
 
@@ -438,7 +439,9 @@ function loopDelayMarkdown(r) {
     const shape = cpus === 1
       ? 'On one emulated CPU the libuv worker doing the kernel work shares the CPU with the loop (the guest kernel\'s default lazy preemption hands it back at the next tick), so a large in-kernel operation can stall it; Node core\'s own `fs.read` of the same files, in the same form, is the comparison. Started all at once, Node core\'s reads are all submitted before the loop gets a turn and each worker woken runs first on the one CPU, so the loop waits for the whole burst.'
       : `The guest has ${cpus} emulated CPUs, so the libuv worker doing the kernel work can run beside the loop, as on any multi-core host; Node core\'s own \`fs.read\` of the same files, in the same form, is the comparison.`;
-    out.push('', shape + ` The library\'s Promise calls take turns on the pool (at most one per CPU, so ${cpus === 1 ? 'one' : cpus} here: lib/pool-gate.ts), so a burst of them stalls the loop for the calls\' own synchronous part (16 calls checked, their fds duplicated and queued before the loop gets a turn) and ${cpus === 1 ? 'one call\'s' : 'the calls\''} kernel work.${windowsSentence(rows)}` + cRow + uvRow + 'The idle row is what a window shows with nothing to do: the machine\'s own stalls, which any row includes.' + (firsts.length ? ' The last column is one window a process: its first, made before the per-size ones and left out of them: the library\'s code has not run yet and libuv\'s pool starts its threads on first use, as in a service\'s first live update; C + libuv\'s first window starts the pool too.' : ''));
+    out.push('', shape + ` The library\'s Promise calls take turns on the pool (at most one per CPU, so ${cpus === 1 ? 'one' : cpus} here: lib/pool-gate.ts), so a burst of them stalls the loop for the calls\' own synchronous part (16 calls checked, their fds duplicated and queued before the loop gets a turn) and ${cpus === 1 ? 'one call\'s' : 'the calls\''} kernel work.${windowsSentence(rows)}` + cRow + uvRow + 'The idle row is what a window shows with nothing to do: the machine\'s own stalls, which any row includes.' + (firsts.length ? ' The last column is one window a process: its first, made before the per-size ones and left out of them: ' + (firsts.some((x) => x.opened === 'open()')
+      ? 'the library\'s code for the calls has not run yet, as in a service\'s first live update. Each process opened the device with its form\'s API (`LiveUpdate.open()`; C + libuv on its pool), so libuv\'s pool, which starts its threads on first use, was running already, as in a service that has done any asynchronous work before.'
+      : 'the library\'s code has not run yet and libuv\'s pool starts its threads on first use, as in a service\'s first live update; C + libuv\'s first window starts the pool too.') : ''));
   }
   return out;
 }
