@@ -65,7 +65,12 @@ export class LiveUpdate extends OwnedFd {
     }
   }
 
-  /** Promise form of {@link LiveUpdate.openSync}; retries wait on timers, not the thread. */
+  /**
+   * Promise form of {@link LiveUpdate.openSync}; retries wait on timers, not
+   * the thread. The open runs on libuv's thread pool, which starts its
+   * threads on first use: a program that goes on to use the Promise forms
+   * pays for that here rather than in its first preserve or retrieve.
+   */
   static async open(path: string = DEFAULT_DEVICE_PATH, options: LiveUpdateOpenOptions = {}): Promise<LiveUpdate> {
     const { binding, retryBusyMs } = openArgs(path, options);
     const deadline = Date.now() + retryBusyMs;
