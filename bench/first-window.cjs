@@ -1,0 +1,135 @@
+// What a process's first Promise calls cost the event loop, taken apart
+// (issue 8; README, Performance, "What is left"). Run in the LUO guest:
+//
+//   npx liveupdate vm run bench/first-window.cjs [PROCESSES]
+//
+// Each variant runs in PROCESSES fresh processes (default 4), each of which
+// sets up, then watches 3 windows of 16 preserves of 4 KiB memfds, one at
+// a time and, in other processes, all at once. A window is what
+// bench/node-pass.cjs's sweep watches: a full GC, a 200 ms pause, then the
+// loop's longest stall (monitorEventLoopDelay, 1 ms resolution) while the
+// calls run. The variants:
+//
+//   openSync   the device opened and the sessions made with the sync API:
+//              libuv's pool starts in the first window
+//   open       with LiveUpdate.open() and createSession(): the pool has
+//              started, the library's preserve path has not run (the bench)
+//   warm       as open, plus one preserve of another memfd before the first
+//              window: what a service can do at start-up
+//   no-lazy    as open, Node run with --no-lazy: V8 compiles every function
+//              when its file loads, not on its first call
+//   addon      as open, but the addon's Promise ioctl called directly: no
+//              library code on the path
+//   core       as open, but Node core's Promise fs.fstat of each memfd
+//
+// Prints one line per process, then each variant's range and median.
+'use strict';
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const { monitorEventLoopDelay } = require('node:perf_hooks');
+const { promisify } = require('node:util');
+
+const VARIANTS = ['openSync', 'open', 'warm', 'no-lazy', 'addon', 'core'];
+const FORMS = ['one at a time', 'all at once'];
+const COUNT = 16;
+const WINDOWS = 3;
+const SIZE = 4096;
+const SETTLE_MS = 200;
+
+if (process.argv[2] === '--child') child(process.argv[3], process.argv[4]).catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
+else parent(Number(process.argv[2] ?? 4));
+
+function parent(processes) {
+  if (!Number.isInteger(processes) || processes < 1) throw new RangeError(`PROCESSES must be a positive integer, not ${process.argv[2]}`);
+  const results = new Map();
+  // Variants interleaved, so a slow stretch of the emulator falls on all.
+  for (let p = 0; p < processes; p++) {
+    for (const form of FORMS) {
+      for (const variant of VARIANTS) {
+        const flags = ['--expose-gc', ...(variant === 'no-lazy' ? ['--no-lazy'] : [])];
+        const r = spawnSync(process.execPath, [...flags, __filename, '--child', variant, form], { encoding: 'utf8' });
+        if (r.status !== 0) throw new Error(`${variant}, ${form}: exit ${r.status}\n${r.stderr}`);
+        const windows = JSON.parse(r.stdout);
+        console.log(`${variant.padEnd(8)} ${form.padEnd(13)} ${windows.map((x) => x.toFixed(1)).join('  ')}`);
+        const key = `${variant}\t${form}`;
+        if (!results.has(key)) results.set(key, { first: [], later: [] });
+        results.get(key).first.push(windows[0]);
+        results.get(key).later.push(...windows.slice(1));
+      }
+    }
+  }
+  // ASCII only: the guest's serial console can split a multibyte character.
+  const cell = (xs) => `${Math.min(...xs).toFixed(1)}-${Math.max(...xs).toFixed(1)} (${median(xs).toFixed(1)})`;
+  console.log(`\nlongest stall in ms, range (median), ${processes} processes each:`);
+  console.log('| variant | form | first window | later windows |\n|---|---|---|---|');
+  for (const variant of VARIANTS) {
+    for (const form of FORMS) {
+      const r = results.get(`${variant}\t${form}`);
+      console.log(`| ${variant} | ${form} | ${cell(r.first)} | ${cell(r.later)} |`);
+    }
+  }
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+async function child(variant, form) {
+  const { LiveUpdate, Memfd } = require(path.resolve(__dirname, '../dist/index.js'));
+  const binding = require(path.resolve(__dirname, '../dist/binding.js')).defaultBinding();
+  const fstat = promisify(fs.fstat);
+  const sync = variant === 'openSync';
+  const lu = sync ? LiveUpdate.openSync() : await LiveUpdate.open();
+  const index = binding.ioctlLayout.LIVEUPDATE_SESSION_PRESERVE_FD.index;
+  const out = [];
+  for (let w = 0; w < WINDOWS; w++) {
+    const memfds = [];
+    for (let i = 0; i < COUNT; i++) {
+      const m = sync ? Memfd.createSync('first') : await Memfd.create('first');
+      fs.writeSync(m.fd, Buffer.alloc(SIZE, i), 0, SIZE, 0);
+      memfds.push(m);
+    }
+    const name = `first-window-${process.pid}-${w}`;
+    const s = sync ? lu.createSessionSync(name) : await lu.createSession(name);
+    if (w === 0 && variant === 'warm') {
+      const m = await Memfd.create('warm');
+      await s.preserve(m, COUNT + 1);
+      m.close();
+    }
+    const call =
+      variant === 'addon' ? (i) => binding.ioctl(s.fd, index, memfds[i].fd, BigInt(i + 1))
+      : variant === 'core' ? (i) => fstat(memfds[i].fd)
+      : (i) => s.preserve(memfds[i], i + 1);
+    out.push(await loopDelay(async () => {
+      if (form === 'one at a time') for (let i = 0; i < COUNT; i++) await call(i);
+      else await Promise.all(memfds.map((_, i) => call(i)));
+    }));
+    s.close();
+    for (const m of memfds) m.close();
+  }
+  lu.close();
+  process.stdout.write(JSON.stringify(out));
+}
+
+// As bench/node-pass.cjs's withLoopDelay: the histogram's first timer run
+// comes before the calls, and one more after them, so no stall goes
+// unrecorded.
+async function loopDelay(run) {
+  globalThis.gc?.();
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 3));
+    await run();
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  } finally {
+    h.disable();
+  }
+  return h.max / 1e6;
+}
