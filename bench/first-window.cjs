@@ -14,8 +14,9 @@
 //              libuv's pool starts in the first window
 //   open       with LiveUpdate.open() and createSession(): the pool has
 //              started, the library's preserve path has not run (the bench)
-//   warm       as open, plus one preserve of another memfd before the first
-//              window: what a service can do at start-up
+//   warm       as open, plus one preserve of another memfd into a session
+//              closed again, before the first window: what a service can
+//              do at start-up
 //   no-lazy    as open, Node run with --no-lazy: V8 compiles every function
 //              when its file loads, not on its first call
 //   addon      as open, but the addon's Promise ioctl called directly: no
@@ -95,12 +96,16 @@ async function child(variant, form) {
       memfds.push(m);
     }
     const name = `first-window-${process.pid}-${w}`;
-    const s = sync ? lu.createSessionSync(name) : await lu.createSession(name);
     if (w === 0 && variant === 'warm') {
+      // As the README suggests a service do at start-up: a session of its
+      // own, closed again (which drops what it preserved).
+      const warm = await lu.createSession(`${name}-warm`);
       const m = await Memfd.create('warm');
-      await s.preserve(m, COUNT + 1);
+      await warm.preserve(m, 1);
+      warm.close();
       m.close();
     }
+    const s = sync ? lu.createSessionSync(name) : await lu.createSession(name);
     const call =
       variant === 'addon' ? (i) => binding.ioctl(s.fd, index, memfds[i].fd, BigInt(i + 1))
       : variant === 'core' ? (i) => fstat(memfds[i].fd)
