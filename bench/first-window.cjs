@@ -5,10 +5,9 @@
 //
 // Each variant runs in PROCESSES fresh processes (default 4), each of which
 // sets up, then watches 3 windows of 16 preserves of 4 KiB memfds, one at
-// a time and, in other processes, all at once. A window is what
-// bench/node-pass.cjs's sweep watches: a full GC, a 200 ms pause, then the
-// loop's longest stall (monitorEventLoopDelay, 1 ms resolution) while the
-// calls run. The variants:
+// a time and, in other processes, all at once, in the bench's window
+// (bench/loop-delay.cjs: a full GC, a 200 ms pause, then the loop's longest
+// stall while the calls run). The variants:
 //
 //   openSync   the device opened and the sessions made with the sync API:
 //              libuv's pool starts in the first window
@@ -28,15 +27,14 @@
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { monitorEventLoopDelay } = require('node:perf_hooks');
 const { promisify } = require('node:util');
+const { withLoopDelay } = require('./loop-delay.cjs');
 
 const VARIANTS = ['openSync', 'open', 'warm', 'no-lazy', 'addon', 'core'];
 const FORMS = ['one at a time', 'all at once'];
 const COUNT = 16;
 const WINDOWS = 3;
 const SIZE = 4096;
-const SETTLE_MS = 200;
 
 if (process.argv[2] === '--child') child(process.argv[3], process.argv[4]).catch((err) => {
   console.error(err);
@@ -110,31 +108,14 @@ async function child(variant, form) {
       variant === 'addon' ? (i) => binding.ioctl(s.fd, index, memfds[i].fd, BigInt(i + 1))
       : variant === 'core' ? (i) => fstat(memfds[i].fd)
       : (i) => s.preserve(memfds[i], i + 1);
-    out.push(await loopDelay(async () => {
+    const { eld } = await withLoopDelay(async () => {
       if (form === 'one at a time') for (let i = 0; i < COUNT; i++) await call(i);
       else await Promise.all(memfds.map((_, i) => call(i)));
-    }));
+    });
+    out.push(eld);
     s.close();
     for (const m of memfds) m.close();
   }
   lu.close();
   process.stdout.write(JSON.stringify(out));
-}
-
-// As bench/node-pass.cjs's withLoopDelay: the histogram's first timer run
-// comes before the calls, and one more after them, so no stall goes
-// unrecorded.
-async function loopDelay(run) {
-  globalThis.gc?.();
-  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-  const h = monitorEventLoopDelay({ resolution: 1 });
-  h.enable();
-  try {
-    await new Promise((resolve) => setTimeout(resolve, 3));
-    await run();
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  } finally {
-    h.disable();
-  }
-  return h.max / 1e6;
 }

@@ -36,7 +36,7 @@ function run(argv, tags) {
 const nodeWith = (flags, lib, ...args) => [process.execPath, ...flags, passScript, lib.dir, ...args.map(String)];
 const node = (lib, ...args) => nodeWith([], lib, ...args);
 // The sweep lets node-pass collect garbage before each loop-delay window
-// (settled() there): setup's GC debt otherwise lands inside the window.
+// (settled() in loop-delay.cjs): setup's GC debt otherwise lands inside the window.
 const sweepNode = (lib, ...args) => nodeWith(['--expose-gc'], lib, ...args);
 const keys = () => ['c', ...config.libs.flatMap((lib) => ['sync', 'promise'].map((mode) => `${lib.name}-${mode}`))];
 const { sessions, files, getnames, floor } = config.counts;

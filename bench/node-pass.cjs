@@ -17,8 +17,8 @@
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
-const { monitorEventLoopDelay } = require('node:perf_hooks');
 const { promisify } = require('node:util');
+const { SETTLE_MS, withLoopDelay } = require('./loop-delay.cjs');
 const { filesFor, pattern, windowsFor, windowSession } = require('./sweep.cjs');
 
 const [lib, what, ...rest] = process.argv.slice(2);
@@ -33,56 +33,12 @@ const now = () => process.hrtime.bigint();
 // guest's one emulated CPU, Node core's own included. The long Promise loops
 // (get_name, the floor) are capped at this, which keeps a pass to minutes.
 const PROMISE_MAX = 1000;
-// The pause before every timed loop, as bench/luo-bench.c's settle().
-const SETTLE_MS = 200;
 // The middle value (upper middle of an even count); numbers or bigints.
 function median(xs) {
   return [...xs].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0))[Math.floor(xs.length / 2)];
 }
 function report(impl, op, n, ns, extra = {}) {
   process.stdout.write(`${JSON.stringify({ impl, op, n, ns: Number(ns), ...extra })}\n`);
-}
-
-// The event loop's longest stall while `run` goes, in ms (`eld`): timers
-// asked for every millisecond, so a loop that never stalls shows about 1 ms
-// (the sampling interval itself is in the figure). `start` and `end` bound
-// `run` itself (the settle before it is not timed).
-async function withLoopDelay(run) {
-  await settled();
-  const h = monitorEventLoopDelay({ resolution: 1 });
-  let start;
-  let end;
-  h.enable();
-  try {
-    // The histogram records the gap between two timer runs, so its first
-    // run (which only starts the count) must come before `run` can stall
-    // the loop; otherwise the first stall goes unrecorded (seen: a max of 0
-    // over a concurrent preserve that took 16 ms).
-    await new Promise((resolve) => setTimeout(resolve, 3));
-    start = now();
-    await run();
-    end = now();
-    // One more tick before looking: a stall is recorded only when the
-    // timer next runs, and a run that stalled the loop throughout would
-    // otherwise leave the histogram empty.
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  } finally {
-    h.disable();
-  }
-  return { eld: h.max / 1e6, start, end };
-}
-
-// Before a loop-delay window opens: V8 finishes the GC work that the setup
-// set going, and the kernel its deferred work. Measured in the guest
-// (--trace-gc): after a 256 MiB Buffer or 256 MiB written to a memfd, a
-// Mark-Compact ("finalize incremental marking via task", 17–90 ms on the
-// main thread) or an unexplained 25–35 ms stall came up to seconds later,
-// landing in whichever window was open; the 3 ms lead-in below caught them
-// and charged them to the call. With --expose-gc (bench/guest.cjs passes it
-// to the sweep) a full collection runs here instead.
-async function settled() {
-  globalThis.gc?.();
-  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
 }
 
 // A Promise row: warmed once (half size: these loops are dominated by the
