@@ -286,11 +286,11 @@ function fromStart(impl, op) {
 
 // The sweeps open the device with the API of their form, as a user of
 // that form would: a Promise form's LiveUpdate.open() runs on libuv's pool,
-// which starts then (on first use), not in the first window. (Opened with
-// openSync, a process's first 16 Promise preserves of 4 KiB stalled the
-// loop 16–39 ms one at a time in the guest, against 8–13 after open(); in
-// a service the pool has long been started by its other work.)
-// bench/luo-bench-uv.c opens on its pool likewise.
+// which starts then (on first use), not in the first window; in a service
+// the pool has long been started by its other work. bench/first-window.cjs
+// measures the difference (a first 16 Promise preserves of 4 KiB, one at a
+// time: a median stall of 26.5 ms after openSync, 14.4 after open(), in
+// the guest). bench/luo-bench-uv.c opens on its pool likewise.
 function openDevice(mode) {
   return mode === 'promise' || mode === 'concurrent' ? LiveUpdate.open() : LiveUpdate.openSync();
 }
