@@ -37,12 +37,13 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { promisify } = require('node:util');
 const { withLoopDelay } = require('./loop-delay.cjs');
+const { WINDOWS, filesFor } = require('./sweep.cjs');
 
 const VARIANTS = ['openSync', 'open', 'warm', 'no-lazy', 'addon', 'core'];
 const FORMS = ['one at a time', 'all at once'];
-const COUNT = 16;
-const WINDOWS = 3;
+// The sweep's first window: its smallest size, as many files as it takes.
 const SIZE = 4096;
+const COUNT = filesFor(SIZE);
 
 if (process.argv[2] === '--child') child(process.argv[3], process.argv[4], process.argv[5] === 'host').catch((err) => {
   console.error(err);
