@@ -128,7 +128,7 @@ if (stage === 1) {
       // window is reported apart (sweep-retrieve-first).
       preserveFiles(`sw-${key}-warm`, 4096);
       for (const size of sweep.sizes) {
-        for (let w = 0; w < windowsFor(key); w++) preserveFiles(windowSession(`sw-${key}`, size, w), size);
+        for (let w = 0; w < windowsFor(key, size); w++) preserveFiles(windowSession(`sw-${key}`, size, w), size);
       }
     }
   }

@@ -175,8 +175,8 @@ static void preserve_window(int dev, long size, const unsigned char *pattern, co
 }
 
 // As luo-bench.c's sweep_preserve: one window at the first size (reported
-// apart, as the process's first), then WINDOWS per size, reported as the
-// median time and the worst gap.
+// apart, as the process's first), then windows_for(size) per size,
+// reported as the median time and the worst gap.
 static void sweep_preserve(char *sizes) {
   int dev = open_device_on_pool();
   uint64_t ns[WINDOWS];
@@ -190,13 +190,14 @@ static void sweep_preserve(char *sizes) {
   free(pattern);
   for (char *tok = strtok(sizes, ","); tok; tok = strtok(NULL, ",")) {
     long size = atol(tok);
+    int windows = windows_for(size);
     pattern = make_pattern(size);
-    for (int k = 0; k < WINDOWS; k++) {
+    for (int k = 0; k < windows; k++) {
       char tag[16];
       snprintf(tag, sizeof tag, "t%d", k);
       preserve_window(dev, size, pattern, tag, &ns[k], &eld[k]);
     }
-    report_eld("c-uv", "sweep-preserve", files_for(size), median_u64(ns, WINDOWS), size, eld, WINDOWS);
+    report_eld("c-uv", "sweep-preserve", files_for(size), median_u64(ns, windows), size, eld, windows);
     free(pattern);
   }
   close(dev);
@@ -239,8 +240,8 @@ static double restore_window(int dev, const char *name, long size, uint64_t *ns)
 }
 
 // Session PREFIX-warm (4 KiB files) first, reported apart as the other
-// forms do, then WINDOWS sessions per size, reported as the median time
-// and the worst gap.
+// forms do, then windows_for(size) sessions per size, reported as the
+// median time and the worst gap.
 static void sweep_restore(const char *prefix, char *sizes) {
   int dev = open_device_on_pool();
   char name[64];
@@ -251,11 +252,12 @@ static void sweep_restore(const char *prefix, char *sizes) {
   report_eld("c-uv", "sweep-retrieve-first", files_for(4096), ns[0], 4096, eld, 1);
   for (char *tok = strtok(sizes, ","); tok; tok = strtok(NULL, ",")) {
     long size = atol(tok);
-    for (int w = 0; w < WINDOWS; w++) {
+    int windows = windows_for(size);
+    for (int w = 0; w < windows; w++) {
       window_session(name, sizeof name, prefix, size, w);
       eld[w] = restore_window(dev, name, size, &ns[w]);
     }
-    report_eld("c-uv", "sweep-retrieve", files_for(size), median_u64(ns, WINDOWS), size, eld, WINDOWS);
+    report_eld("c-uv", "sweep-retrieve", files_for(size), median_u64(ns, windows), size, eld, windows);
   }
   close(dev);
 }

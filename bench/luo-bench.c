@@ -223,8 +223,9 @@ static void preserve_window(int dev, long size, const unsigned char *pattern, co
 }
 
 // Stage 1 of the sweep. As node-pass.cjs's sweepPreserve: one window at
-// the first size (reported apart, as the process's first), then WINDOWS
-// windows per size, reported as the median time and the worst gap.
+// the first size (reported apart, as the process's first), then
+// windows_for(size) windows per size, reported as the median time and the
+// worst gap.
 static void sweep_preserve(char *sizes) {
   int dev = open_device();
   uint64_t ns[WINDOWS];
@@ -238,13 +239,14 @@ static void sweep_preserve(char *sizes) {
   }
   for (char *tok = strtok(sizes, ","); tok; tok = strtok(NULL, ",")) {
     long size = atol(tok);
+    int windows = windows_for(size);
     unsigned char *pattern = make_pattern(size);
-    for (int w = 0; w < WINDOWS; w++) {
+    for (int w = 0; w < windows; w++) {
       char tag[16];
       snprintf(tag, sizeof tag, "t%d", w);
       preserve_window(dev, size, pattern, tag, &ns[w], &eld[w]);
     }
-    report_eld("c", "sweep-preserve", files_for(size), median_u64(ns, WINDOWS), size, eld, WINDOWS);
+    report_eld("c", "sweep-preserve", files_for(size), median_u64(ns, windows), size, eld, windows);
     free(pattern);
   }
   close(dev);
@@ -292,8 +294,9 @@ static void restore_window(int dev, const char *name, long size, const unsigned 
 }
 
 // Stage 2 of the sweep: session PREFIX-warm (4 KiB files) first, reported
-// apart as the process's first window, as the Node forms do; then WINDOWS
-// sessions for each size, reported as the median times and the worst gap.
+// apart as the process's first window, as the Node forms do; then
+// windows_for(size) sessions for each size, reported as the median times
+// and the worst gap.
 static void sweep_restore(const char *prefix, char *sizes) {
   int dev = open_device();
   char name[64];
@@ -306,14 +309,15 @@ static void sweep_restore(const char *prefix, char *sizes) {
   report_eld("c", "sweep-retrieve-first", files_for(4096), retrieve_ns[0], 4096, eld, 1);
   for (char *tok = strtok(sizes, ","); tok; tok = strtok(NULL, ",")) {
     long size = atol(tok);
+    int windows = windows_for(size);
     pattern = make_pattern(size);
-    for (int w = 0; w < WINDOWS; w++) {
+    for (int w = 0; w < windows; w++) {
       window_session(name, sizeof name, prefix, size, w);
       restore_window(dev, name, size, pattern, &retrieve_ns[w], &restore_ns[w], &eld[w]);
     }
     free(pattern);
-    report_eld("c", "sweep-retrieve", files_for(size), median_u64(retrieve_ns, WINDOWS), size, eld, WINDOWS);
-    report_size("sweep-restore", files_for(size), median_u64(restore_ns, WINDOWS), size);
+    report_eld("c", "sweep-retrieve", files_for(size), median_u64(retrieve_ns, windows), size, eld, windows);
+    report_size("sweep-restore", files_for(size), median_u64(restore_ns, windows), size);
   }
   close(dev);
 }

@@ -50,10 +50,14 @@ static long files_for(long size) {
   return n < 1 ? 1 : n > 16 ? 16 : n;
 }
 
-// As bench/sweep.cjs's WINDOWS: the loop-delay windows per size, each
-// preserving fresh memfds, or after the kexec retrieving a session of its
-// own, named as windowSession() there names it.
+// As bench/sweep.cjs's WINDOWS and windowsFor: the loop-delay windows per
+// size (one from 1 GiB up), each preserving fresh memfds, or after the
+// kexec retrieving a session of its own, named as windowSession() there
+// names it.
 enum { WINDOWS = 3 };
+static int windows_for(long size) {
+  return size < (1L << 30) ? WINDOWS : 1;
+}
 static void window_session(char *name, size_t len, const char *prefix, long size, int w) {
   if (w == 0) snprintf(name, len, "%s-%ld", prefix, size);
   else snprintf(name, len, "%s-%ld-w%d", prefix, size, w);

@@ -349,12 +349,11 @@ async function sweepPreserve(mode, sizes) {
   // of warm code.
   const first = await run(sizes[0], 'warm');
   if (mode !== 'sync') report(impl, 'sweep-preserve-first', first.count, first.ns, { size: sizes[0], eldMaxMs: first.eld, eldRunsMs: [first.eld], opened: 'open()' });
-  // The Promise forms watch windowsFor(mode) windows per size (fresh
+  // The Promise forms watch windowsFor(mode, size) windows per size (fresh
   // memfds each) and report the worst stall and the median window's time.
-  const windows = windowsFor(mode);
   for (const size of sizes) {
     const runs = [];
-    for (let w = 0; w < windows; w++) runs.push(await run(size, `t${w}`));
+    for (let w = 0; w < windowsFor(mode, size); w++) runs.push(await run(size, `t${w}`));
     const { count } = runs[0];
     const ns = median(runs.map((x) => x.ns));
     const eld = { eldMaxMs: Math.max(...runs.map((x) => x.eld)), eldRunsMs: runs.map((x) => x.eld) };
@@ -373,7 +372,7 @@ async function sweepPreserve(mode, sizes) {
 }
 
 // Size sweep, stage 2: session windowSession(PREFIX, SIZE, W) holds
-// filesFor(size) files of the pattern, for each of windowsFor(mode)
+// filesFor(size) files of the pattern, for each of windowsFor(mode, size)
 // windows. A window is timed from retrieving the session: every file
 // retrieved and the session finished (sweep-retrieve; the loop delay is
 // watched over this part), then each file read back and compared
@@ -394,7 +393,7 @@ async function sweepRestore(mode, prefix, sizes) {
   for (const size of sizes) {
     const runs = [];
     const expected = pattern(size);
-    for (let w = 0; w < windowsFor(mode); w++) runs.push(await restoreWindow(lu, mode, windowSession(prefix, size, w), size, expected));
+    for (let w = 0; w < windowsFor(mode, size); w++) runs.push(await restoreWindow(lu, mode, windowSession(prefix, size, w), size, expected));
     const count = filesFor(size);
     const eld = mode === 'promise' || mode === 'concurrent' ? { eldMaxMs: Math.max(...runs.map((x) => x.eld)), eldRunsMs: runs.map((x) => x.eld) } : {};
     report(impl, 'sweep-retrieve', count, median(runs.map((x) => x.retrieveNs)), { size, ...eld });

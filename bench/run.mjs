@@ -2,7 +2,8 @@
 // `npm run bench`: the library against a C reference on the project's LUO
 // kernel, in one boot of the QEMU guest (see README, Performance).
 //
-//   npm run bench -- [--passes N] [--quick] [--baseline GIT-REF] [--no-kexec] [--sizes 4K,1M,…] [--no-readme] [--out DIR]
+//   npm run bench -- [--passes N] [--quick] [--baseline GIT-REF] [--no-kexec] [--sizes 4K,1M,…] [--cpus N] [--no-readme] [--out DIR]
+//   npm run bench -- --help
 //   npm run bench -- --from bench/results/bench.json [--no-readme] [--out DIR]
 //
 // The C reference (bench/luo-bench.c) is compiled here with gcc -O2 -static -pthread;
@@ -19,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const require = createRequire(import.meta.url);
-const { parseSizes, sizeLabel, filesFor } = require('./sweep.cjs');
+const { parseSizes, sizeLabel, filesFor, sweepBytes } = require('./sweep.cjs');
 const { sweepSvg } = require('./chart.cjs');
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { cacheRoot, ensureHostPackages, HOST_PACKAGES, ensureKernel, runVm, stderrReporter, duration } = require(path.join(root, 'dist/vm/index.js'));
@@ -43,8 +44,29 @@ const { values } = parseArgs({
     // Re-render the report of a previous run (its bench.json, or the raw
     // bench.jsonl beside a bench.json in --out) with that run's settings: no VM.
     from: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
   },
 });
+if (values.help) {
+  process.stdout.write(`npm run bench -- [options]: the library against a C reference and Python, in one boot of the
+project's LUO guest (the kernel is built and cached by \`npm test\` or on first use).
+
+  --passes N          stage-1 passes, each timing every implementation (default 5; the README's run: 7)
+  --baseline GIT-REF  also measure the library as of GIT-REF, pass for pass: a before/after from one run
+  --sizes LIST        the size sweep's memfd sizes (default 4K,64K,1M,16M,64M,256M,1G; "none" skips it);
+                      the guest's memory follows them (16 GiB at the default)
+  --cpus N            the guest's vCPUs (default: one under TCG, two with KVM)
+  --no-kexec          stage 1 only: no live update, no retrieve rows, no sweep
+  --quick             small counts and sizes 4K,1M,16M, to check the bench itself
+  --out DIR           where bench.json, bench.md and sweep.svg go (default bench/results)
+  --no-readme         leave README.md's table alone (it is rewritten when --out is bench/results)
+  --from FILE         re-render a previous run's bench.json (or bench.jsonl) with its own settings, no VM
+  -h, --help          this text
+
+The README's figures: npm run bench -- --passes 7 --baseline 6196b66
+`);
+  process.exit(0);
+}
 // Native calls per operation, for the excess-over-floor column: create+close
 // is two (ioctl, close), retrieve+close per file two, the rest one. Restore
 // has none: copying and comparing a MiB is not a per-call cost.
@@ -98,10 +120,30 @@ const stage2 = previous ? previous.result.stage2 : values['no-kexec'] ? null : v
   ? { reps: 1, files: 50, warmFiles: 200, restoreFiles: 10, restoreBytes: 1 << 20 }
   : { reps: 3, files: 500, warmFiles: 2000, restoreFiles: 100, restoreBytes: 1 << 20 };
 
-// Up to 256 MiB by default: every form's files of every size stay
-// preserved together across the kexec, about 350 MiB per form.
-const sizeSpec = values.sizes ?? (values.quick ? '4K,1M,16M' : '4K,64K,1M,16M,64M,256M');
+// 4 KiB to 1 GiB, the issue's range: every form's files of every size stay
+// preserved together across the kexec (bench/sweep.cjs), so the guest's
+// memory follows the sizes.
+const sizeSpec = values.sizes ?? (values.quick ? '4K,1M,16M' : '4K,64K,1M,16M,64M,256M,1G');
 const sweep = previous ? previous.result.sweep && { sizes: previous.result.sweep.sizes } : values['no-kexec'] || sizeSpec === 'none' ? null : { sizes: parseSizes(sizeSpec) };
+const memoryGiB = previous ? undefined : guestMemoryGiB();
+
+// What the guest holds through the kexec (the restore sessions of each
+// library and form plus C's, and the sweep's), then room beside it for
+// the new kernel and for stage 2's largest restore (the file's expected
+// contents and a buffer to read it into). A host that cannot give that
+// much is told so before anything is built.
+function guestMemoryGiB() {
+  const libs = values.baseline ? 2 : 1;
+  const restore = stage2 ? stage2.restoreFiles * stage2.restoreBytes * (1 + 2 * libs) : 0;
+  const sweepForms = ['c', 'c-uv', 'sync', 'promise', 'concurrent', 'mapsync'];
+  const swept = sweep ? sweepBytes(sweep.sizes, sweepForms) + 2 * Math.max(...sweep.sizes) : 0;
+  const need = Math.max(4, Math.ceil((restore + swept) / 2 ** 30 + 2.5));
+  const have = Math.floor(os.totalmem() / 2 ** 30);
+  if (need + 2 > have) {
+    throw new Error(`bench: the guest needs ${need} GiB for sizes ${sizeSpec} and this machine has ${have} GiB; pass smaller --sizes (e.g. --sizes 4K,64K,1M,16M,64M,256M)`);
+  }
+  return need;
+}
 
 const run = previous ? undefined : await measure();
 const lines = previous ? previous.lines : readLines(path.join(run.outDir, 'bench.jsonl'));
@@ -191,11 +233,7 @@ async function measure() {
     outDir,
     workDir: path.join(cacheRoot(), 'vm'),
     cpus,
-    // Room for the restore sessions (100 MiB per library and form, plus C)
-    // and the sweep's (about 353 MiB per form and window at the default
-    // sizes: 14 windows, 4.8 GiB; 5.3 GiB in all), all preserved at once,
-    // and for the new kernel beside them.
-    memory: '8G',
+    memory: `${memoryGiB}G`,
     timeoutMs: 40 * 60_000,
     onConsole: (line) => {
       // Host-side stamps for the live update itself (see liveUpdateTimes).
@@ -377,12 +415,15 @@ function sweepMarkdown(r) {
 // (perf_hooks.monitorEventLoopDelay, 1 ms timer) while preserve, and
 // retrieve + finish, run, at the largest size and over all sizes.
 // How many windows each Node cell is the worst of (older runs watched
-// retrieve in one window).
+// retrieve in one window; from 1 GiB up there is one, bench/sweep.cjs).
 function windowsSentence(rows) {
-  const count = (op) => Math.max(...rows.filter((x) => x.op === op && x.impl.startsWith('node-')).map((x) => x.windows));
+  const node = rows.filter((x) => x.impl.startsWith('node-'));
+  const count = (op) => Math.max(...node.filter((x) => x.op === op).map((x) => x.windows));
   const words = (n) => (n === 1 ? 'one window' : `${n} windows`);
   const [p, q] = [count('sweep-preserve'), count('sweep-retrieve')];
-  return p === q ? ` Each cell is the worst of ${words(p)}.` : ` Each cell is the worst of ${words(p)} (preserve) or ${words(q)} (retrieve).`;
+  const single = [...new Set(node.filter((x) => x.windows === 1 && count(x.op) > 1).map((x) => x.size))].sort((a, b) => a - b);
+  const except = single.length ? ` (one at ${single.map(sizeLabel).join(' and ')})` : '';
+  return p === q ? ` Each cell is the worst of ${words(p)}${except}.` : ` Each cell is the worst of ${words(p)} (preserve) or ${words(q)} (retrieve)${except}.`;
 }
 
 function loopDelayMarkdown(r) {

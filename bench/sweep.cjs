@@ -17,11 +17,27 @@ function filesFor(size) {
 // A loop stall is one sample of a noisy thing: the forms whose stalls the
 // report shows (C's two references and the Promise forms) watch WINDOWS
 // windows per size and report the worst, preserving fresh memfds in each
-// and, after the kexec, retrieving a session of their own in each.
+// and, after the kexec, retrieving a session of their own in each. From
+// ONE_WINDOW_FROM up they watch one: every window's files stay preserved
+// through the kexec, and three 1 GiB windows for each of four forms would
+// need 8 GiB more of guest memory than one each.
 const WINDOWS = 3;
+const ONE_WINDOW_FROM = 1 << 30;
 const LOOP_DELAY_FORMS = ['c', 'c-uv', 'promise', 'concurrent'];
-function windowsFor(form) {
-  return LOOP_DELAY_FORMS.includes(form) ? WINDOWS : 1;
+function windowsFor(form, size) {
+  return LOOP_DELAY_FORMS.includes(form) && size < ONE_WINDOW_FROM ? WINDOWS : 1;
+}
+
+// What the guest holds preserved through the kexec for the sweep: for
+// each form, a warm-up session of 4 KiB files and windowsFor(form, size)
+// sessions per size (bench/guest.cjs makes them).
+function sweepBytes(sizes, forms) {
+  let bytes = 0;
+  for (const form of forms) {
+    bytes += filesFor(4096) * 4096;
+    for (const size of sizes) bytes += windowsFor(form, size) * filesFor(size) * size;
+  }
+  return bytes;
 }
 
 // The session a form's window W (0-based) retrieves after the kexec.
@@ -56,4 +72,4 @@ function sizeLabel(bytes) {
   return `${bytes} B`;
 }
 
-module.exports = { filesFor, WINDOWS, windowsFor, windowSession, pattern, parseSizes, sizeLabel };
+module.exports = { filesFor, WINDOWS, windowsFor, sweepBytes, windowSession, pattern, parseSizes, sizeLabel };
