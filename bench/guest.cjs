@@ -41,7 +41,7 @@ const sweepNode = (lib, ...args) => nodeWith(['--expose-gc'], lib, ...args);
 const keys = () => ['c', ...config.libs.flatMap((lib) => ['sync', 'promise'].map((mode) => `${lib.name}-${mode}`))];
 const { sessions, files, getnames, floor } = config.counts;
 const s2 = config.stage2;
-const { filesFor, windowsFor, windowSession, pattern: sweepPattern } = require('./sweep.cjs');
+const { filesFor, windowsFor, windowSession, pattern: sweepPattern, writePattern } = require('./sweep.cjs');
 // The size sweep runs for this tree only (not a --baseline), in every form.
 const sweep = config.sweep;
 const sweepLib = config.libs[0];
@@ -82,8 +82,7 @@ if (stage === 1) {
   const { LiveUpdate, Memfd } = require(path.join(config.libs[0].dir, 'dist/index.js'));
   const lu = LiveUpdate.openSync();
   const held = [];
-  const pattern = Buffer.alloc(s2.restoreBytes + 256);
-  for (let k = 0; k < pattern.length; k++) pattern[k] = k & 0xff;
+  const pattern = sweepPattern(s2.restoreBytes);
   for (const key of keys()) {
     for (const rep of Array.from({ length: s2.reps }, (_, k) => [`${k + 1}`, `${k + 1}-warm`, `${k + 1}-warm-2`]).flat()) {
       const s = lu.createSessionSync(`bf-${key}-${rep}`);
@@ -99,7 +98,7 @@ if (stage === 1) {
     const s = lu.createSessionSync(`br-${key}`);
     for (let i = 0; i < s2.restoreFiles; i++) {
       const m = Memfd.createSync('bench');
-      fs.writeSync(m.fd, pattern, i & 0xff, s2.restoreBytes, 0);
+      writePattern(m.fd, pattern, i, s2.restoreBytes);
       s.preserveSync(m, i + 1);
       m.close();
     }
@@ -116,7 +115,7 @@ if (stage === 1) {
       const s = lu.createSessionSync(name);
       for (let i = 0; i < filesFor(bytes); i++) {
         const m = Memfd.createSync('bench', { allowSealing: true });
-        fs.writeSync(m.fd, data, i & 0xff, bytes, 0);
+        writePattern(m.fd, data, i, bytes);
         s.preserveSync(m, i + 1);
         m.close();
       }

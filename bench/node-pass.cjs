@@ -19,7 +19,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { promisify } = require('node:util');
 const { SETTLE_MS, withLoopDelay } = require('./loop-delay.cjs');
-const { filesFor, pattern, windowsFor, windowSession } = require('./sweep.cjs');
+const { filesFor, pattern, writePattern, windowsFor, windowSession } = require('./sweep.cjs');
 
 const [lib, what, ...rest] = process.argv.slice(2);
 const { LiveUpdate, Memfd } = require(path.resolve(lib, 'dist/index.js'));
@@ -308,7 +308,7 @@ async function sweepPreserve(mode, sizes) {
     const memfds = [];
     for (let i = 0; i < count; i++) {
       const m = Memfd.createSync('bench');
-      fs.writeSync(m.fd, data, i & 0xff, size, 0);
+      writePattern(m.fd, data, i, size);
       memfds.push(m);
     }
     const name = `bsp-${mode}-${tag}-${size}`;

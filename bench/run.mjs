@@ -58,7 +58,8 @@ project's LUO guest (the kernel is built and cached by \`npm test\` or on first 
   --cpus N            the guest's vCPUs (default: one under TCG, two with KVM)
   --no-kexec          stage 1 only: no live update, no retrieve rows, no sweep
   --quick             small counts and sizes 4K,1M,16M, to check the bench itself
-  --out DIR           where bench.json, bench.md and sweep.svg go (default bench/results)
+  --out DIR           where bench.json, bench.md and sweep.svg go (default bench/results; with --from,
+                      beside the file read)
   --no-readme         leave README.md's table alone (it is rewritten when --out is bench/results)
   --from FILE         re-render a previous run's bench.json (or bench.jsonl) with its own settings, no VM
   -h, --help          this text
@@ -108,6 +109,9 @@ if (previous) {
   const given = ['passes', 'quick', 'baseline', 'no-kexec', 'sizes', 'cpus'].filter((k) => process.argv.some((a) => a === `--${k}` || a.startsWith(`--${k}=`)));
   if (given.length) throw new Error(`--from re-renders a run with its own settings; drop ${given.map((k) => `--${k}`).join(', ')}`);
 }
+// The sweep's files are retrieved after the kexec: without one there is
+// no sweep, and sizes given anyway would be dropped without a word.
+if (values['no-kexec'] && values.sizes !== undefined && values.sizes !== 'none') throw new Error('--sizes: the size sweep runs across the kexec; drop --no-kexec, or --sizes');
 const cpus = values.cpus === undefined ? defaultCpus(kvmUsable()) : Number(values.cpus);
 if (!Number.isInteger(cpus) || cpus < 1) throw new Error('--cpus takes a positive integer');
 const passes = previous ? previous.result.passes : Number(values.passes);

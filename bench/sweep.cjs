@@ -2,6 +2,7 @@
 // passes and the report, so every implementation moves the same bytes:
 // how many files of each size, and their contents.
 'use strict';
+const fs = require('node:fs');
 
 // Each size is measured on enough files to add up to about BUDGET bytes
 // (one file from 16 MiB up), so small sizes are not a single noisy call and
@@ -56,12 +57,26 @@ function pattern(size) {
   return Buffer.allocUnsafe(size + 256).fill(block);
 }
 
+// Writes file i's contents (see pattern) into fd, all SIZE bytes: a
+// short write would preserve a truncated file and fail only after the
+// kexec, far from its cause.
+function writePattern(fd, data, i, size) {
+  const wrote = fs.writeSync(fd, data, i & 0xff, size, 0);
+  if (wrote !== size) throw new Error(`bench: wrote ${wrote} of ${size} bytes into a memfd`);
+}
+
+// Each file is written, read and compared in one call, and Node's
+// fs.writeSync and one write(2) take less than 2 GiB.
+const MAX_SIZE = 1 << 30;
+
 // "4K,64K,1M,256M" -> bytes.
 function parseSizes(spec) {
   return spec.split(',').map((s) => {
     const m = /^(\d+)([KMG]?)(i?B)?$/i.exec(s.trim());
     if (!m) throw new Error(`--sizes: cannot read ${JSON.stringify(s)} (e.g. 4K,1M,256M)`);
-    return Number(m[1]) * { '': 1, K: 1 << 10, M: 1 << 20, G: 1 << 30 }[m[2].toUpperCase()];
+    const bytes = Number(m[1]) * { '': 1, K: 1 << 10, M: 1 << 20, G: 1 << 30 }[m[2].toUpperCase()];
+    if (bytes < 1 || bytes > MAX_SIZE) throw new Error(`--sizes: ${s.trim()} is outside 1 byte to 1G`);
+    return bytes;
   });
 }
 
@@ -72,4 +87,4 @@ function sizeLabel(bytes) {
   return `${bytes} B`;
 }
 
-module.exports = { filesFor, WINDOWS, windowsFor, sweepBytes, windowSession, pattern, parseSizes, sizeLabel };
+module.exports = { filesFor, WINDOWS, windowsFor, sweepBytes, windowSession, pattern, writePattern, parseSizes, sizeLabel };
