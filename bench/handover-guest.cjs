@@ -46,7 +46,6 @@ function pieces(memfd) {
 if (stage === 1) {
   const lu = LiveUpdate.openSync();
   const memfd = Memfd.createSync('handover', { allowSealing: true });
-  const page = Buffer.alloc(PAGE, 0x5a);
   if (layout === 'contiguous') {
     // Written in one go into memory nothing else has used yet: the
     // allocator hands out neighbouring frames.
@@ -57,6 +56,7 @@ if (stage === 1) {
     // freed: every other frame, as memory that a busy machine filled bit by
     // bit.
     const other = Memfd.createSync('other');
+    const page = Buffer.alloc(PAGE, 0x5a);
     for (let k = 0; k < pages; k++) {
       fs.writeSync(memfd.fd, page, 0, PAGE, k * PAGE);
       fs.writeSync(other.fd, page, 0, PAGE, k * PAGE);

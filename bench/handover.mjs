@@ -73,7 +73,6 @@ for (const layout of layouts) {
         if (/^handover: \{/.test(line)) info = JSON.parse(line.slice('handover: '.length));
         else if (/^handover: reboot\(KEXEC\) now/.test(line)) marks.reboot = performance.now();
         else if (/^liveupdate-vm: stage 2 /.test(line)) marks.init = performance.now();
-        else if (/^handover: stage 2 started/.test(line)) marks.stage2 = performance.now();
       },
     });
     fs.rmSync(outDir, { recursive: true, force: true });
